@@ -1,0 +1,1 @@
+//! An embedded sidecar that answers the Dapr HTTP API as daprd does.

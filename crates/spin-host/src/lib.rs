@@ -1,0 +1,1 @@
+//! Runs Spin HTTP components in wasmtime, routing their outbound calls.

@@ -1,0 +1,1 @@
+//! End-to-end and component tests; see the files under tests/tests/.
