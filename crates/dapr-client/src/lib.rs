@@ -1,1 +1,338 @@
-//! A typed client for the Dapr HTTP API, independent of how requests are sent.
+//! A typed client for the Dapr HTTP API, independent of how requests are sent: the Spin component
+//! sends them with `spin_sdk::http::send`, native tests and benchmarks hand them to the embedded
+//! sidecar in process. Status codes are read as daprd answers them (see
+//! docs/contracts.md and the Dapr HTTP contract).
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::future::Future;
+
+/// Sends one HTTP request to the sidecar.
+pub trait Transport {
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("could not reach the Dapr sidecar: {0}")]
+pub struct TransportError(pub String);
+
+/// What went wrong talking to Dapr.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DaprError {
+    /// A save or delete carried an ETag that no longer matches (409).
+    #[error("etag mismatch: the state changed since it was read")]
+    EtagMismatch,
+    /// A transaction failed as a whole; on an ETag mismatch inside it daprd answers 500
+    /// `ERR_STATE_TRANSACTION`, indistinguishable from other causes, so callers retry a bounded
+    /// number of times.
+    #[error("state transaction failed: {0}")]
+    TransactionFailed(String),
+    #[error("dapr answered {status} {code}: {message}")]
+    Api { status: u16, code: String, message: String },
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("unexpected answer from dapr: {0}")]
+    Decode(String),
+}
+
+impl DaprError {
+    /// Worth retrying after re-reading state: a lost optimistic-concurrency race.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::EtagMismatch | Self::TransactionFailed(_))
+    }
+}
+
+/// A value read from a state store with its ETag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateEntry {
+    pub value: Value,
+    pub etag: Option<String>,
+}
+
+/// One item of a save request or of a transaction's upsert.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StateItem {
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub metadata: serde_json::Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<StateOptions>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StateOptions {
+    pub concurrency: Concurrency,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Concurrency {
+    FirstWrite,
+    LastWrite,
+}
+
+impl StateItem {
+    pub fn new(key: impl Into<String>, value: Value) -> Self {
+        Self { key: key.into(), value: Some(value), ..Default::default() }
+    }
+
+    /// Write only if the stored ETag still matches; `None` means the key must not exist yet.
+    pub fn expecting(mut self, etag: Option<String>) -> Self {
+        match etag {
+            Some(etag) => self.etag = Some(etag),
+            None => self.options = Some(StateOptions { concurrency: Concurrency::FirstWrite }),
+        }
+        self
+    }
+
+    pub fn with_ttl_seconds(mut self, seconds: u64) -> Self {
+        self.metadata.insert("ttlInSeconds".to_owned(), Value::String(seconds.to_string()));
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "operation", content = "request", rename_all = "lowercase")]
+pub enum TransactionOp {
+    Upsert(StateItem),
+    Delete(StateItem),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BulkItem {
+    pub key: String,
+    #[serde(default)]
+    pub data: Option<Value>,
+    #[serde(default)]
+    pub etag: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(rename = "errorCode", default)]
+    error_code: String,
+    #[serde(default)]
+    message: String,
+}
+
+pub struct DaprClient<T> {
+    base_url: String,
+    transport: T,
+}
+
+impl<T: Transport> DaprClient<T> {
+    /// `base_url` like `http://127.0.0.1:3500`.
+    pub fn new(base_url: impl Into<String>, transport: T) -> Self {
+        let mut base_url = base_url.into();
+        while base_url.ends_with('/') {
+            base_url.pop();
+        }
+        Self { base_url, transport }
+    }
+
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// `Ok(None)` when the key does not exist (daprd answers 204).
+    pub async fn get_state(&self, store: &str, key: &str) -> Result<Option<StateEntry>, DaprError> {
+        let url = format!("{}/v1.0/state/{}/{}", self.base_url, encode(store), encode(key));
+        let response = self.send(http::Method::GET, &url, None, Vec::new()).await?;
+        match response.status().as_u16() {
+            204 => Ok(None),
+            200 if response.body().is_empty() => Ok(None),
+            200 => {
+                let etag = header(&response, "etag");
+                let value = serde_json::from_slice(response.body())
+                    .map_err(|e| DaprError::Decode(format!("state value of {key} is not JSON: {e}")))?;
+                Ok(Some(StateEntry { value, etag }))
+            }
+            _ => Err(api_error(&response)),
+        }
+    }
+
+    /// Read many keys in one call; missing keys come back without `data`.
+    pub async fn bulk_get(&self, store: &str, keys: &[String]) -> Result<Vec<BulkItem>, DaprError> {
+        let url = format!("{}/v1.0/state/{}/bulk", self.base_url, encode(store));
+        let body = serde_json::to_vec(&serde_json::json!({ "keys": keys, "parallelism": 16 }))
+            .expect("serialisable");
+        let response = self.send(http::Method::POST, &url, Some("application/json"), body).await?;
+        if response.status() != http::StatusCode::OK {
+            return Err(api_error(&response));
+        }
+        serde_json::from_slice(response.body()).map_err(|e| DaprError::Decode(format!("bulk get: {e}")))
+    }
+
+    pub async fn save_state(&self, store: &str, items: &[StateItem]) -> Result<(), DaprError> {
+        let url = format!("{}/v1.0/state/{}", self.base_url, encode(store));
+        let body = serde_json::to_vec(items).expect("serialisable");
+        let response = self.send(http::Method::POST, &url, Some("application/json"), body).await?;
+        expect_no_content(&response)
+    }
+
+    /// All operations commit together or none does.
+    pub async fn transact(&self, store: &str, operations: &[TransactionOp]) -> Result<(), DaprError> {
+        let url = format!("{}/v1.0/state/{}/transaction", self.base_url, encode(store));
+        let body = serde_json::to_vec(&serde_json::json!({ "operations": operations }))
+            .expect("serialisable");
+        let response = self.send(http::Method::POST, &url, Some("application/json"), body).await?;
+        expect_no_content(&response)
+    }
+
+    pub async fn delete_state(&self, store: &str, key: &str, etag: Option<&str>) -> Result<(), DaprError> {
+        let url = format!("{}/v1.0/state/{}/{}", self.base_url, encode(store), encode(key));
+        let mut request = http::Request::builder().method(http::Method::DELETE).uri(url);
+        if let Some(etag) = etag {
+            request = request.header("if-match", etag);
+        }
+        let request = request.body(Vec::new()).map_err(|e| DaprError::Decode(e.to_string()))?;
+        let response = self.transport.send(request).await?;
+        expect_no_content(&response)
+    }
+
+    /// Publish a CloudEvent that we built ourselves, so Dapr keeps its `id`, `type` and `source`.
+    pub async fn publish_cloudevent(&self, pubsub: &str, topic: &str, event: &Value) -> Result<(), DaprError> {
+        let url = format!("{}/v1.0/publish/{}/{}", self.base_url, encode(pubsub), encode_path(topic));
+        let body = serde_json::to_vec(event).expect("serialisable");
+        let response =
+            self.send(http::Method::POST, &url, Some("application/cloudevents+json"), body).await?;
+        expect_no_content(&response)
+    }
+
+    async fn send(
+        &self,
+        method: http::Method,
+        url: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<http::Response<Vec<u8>>, DaprError> {
+        let mut request = http::Request::builder().method(method).uri(url);
+        if let Some(content_type) = content_type {
+            request = request.header(http::header::CONTENT_TYPE, content_type);
+        }
+        let request = request.body(body).map_err(|e| DaprError::Decode(format!("bad request {url}: {e}")))?;
+        Ok(self.transport.send(request).await?)
+    }
+}
+
+fn header(response: &http::Response<Vec<u8>>, name: &str) -> Option<String> {
+    response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+fn expect_no_content(response: &http::Response<Vec<u8>>) -> Result<(), DaprError> {
+    if response.status().is_success() { Ok(()) } else { Err(api_error(response)) }
+}
+
+/// Map a daprd error answer to a `DaprError`.
+fn api_error(response: &http::Response<Vec<u8>>) -> DaprError {
+    let status = response.status().as_u16();
+    let body: ErrorBody = serde_json::from_slice(response.body()).unwrap_or(ErrorBody {
+        error_code: String::new(),
+        message: String::from_utf8_lossy(response.body()).into_owned(),
+    });
+    match (status, body.error_code.as_str()) {
+        (409, _) => DaprError::EtagMismatch,
+        (500, "ERR_STATE_TRANSACTION") => DaprError::TransactionFailed(body.message),
+        _ => DaprError::Api { status, code: body.error_code, message: body.message },
+    }
+}
+
+/// Percent-encode one path segment.
+fn encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// Percent-encode a path that may itself contain `/` (topics may).
+fn encode_path(path: &str) -> String {
+    path.split('/').map(encode).collect::<Vec<_>>().join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// Answers every request with a fixed response and remembers the request.
+    struct Canned {
+        status: u16,
+        body: &'static str,
+        seen: RefCell<Vec<http::Request<Vec<u8>>>>,
+    }
+
+    impl Transport for Canned {
+        async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, TransportError> {
+            self.seen.borrow_mut().push(request);
+            Ok(http::Response::builder().status(self.status).header("etag", "7").body(self.body.as_bytes().to_vec()).unwrap())
+        }
+    }
+
+    fn client(status: u16, body: &'static str) -> DaprClient<Canned> {
+        DaprClient::new("http://127.0.0.1:3500/", Canned { status, body, seen: RefCell::new(Vec::new()) })
+    }
+
+    fn block_on<F: Future>(future: F) -> F::Output {
+        // The canned transport never suspends, so one poll completes the future.
+        let mut future = std::pin::pin!(future);
+        let waker = std::task::Waker::noop();
+        match future.as_mut().poll(&mut std::task::Context::from_waker(waker)) {
+            std::task::Poll::Ready(output) => output,
+            std::task::Poll::Pending => panic!("canned transport suspended"),
+        }
+    }
+
+    #[test]
+    fn a_missing_key_is_none_and_a_present_one_carries_its_etag() {
+        assert_eq!(block_on(client(204, "").get_state("s", "k")).unwrap(), None);
+        let entry = block_on(client(200, r#"{"a":1}"#).get_state("s", "k")).unwrap().unwrap();
+        assert_eq!(entry.value, serde_json::json!({"a": 1}));
+        assert_eq!(entry.etag.as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn conflicts_are_recognised() {
+        let err = block_on(client(409, r#"{"errorCode":"ERR_STATE_SAVE","message":"etag"}"#).save_state("s", &[])).unwrap_err();
+        assert_eq!(err, DaprError::EtagMismatch);
+        let err = block_on(client(500, r#"{"errorCode":"ERR_STATE_TRANSACTION","message":"x"}"#).transact("s", &[])).unwrap_err();
+        assert!(err.is_conflict());
+        let err = block_on(client(500, r#"{"errorCode":"ERR_PUBSUB_PUBLISH_MESSAGE","message":"down"}"#)
+            .publish_cloudevent("p", "t", &Value::Null))
+        .unwrap_err();
+        assert!(!err.is_conflict());
+        assert!(matches!(err, DaprError::Api { status: 500, .. }));
+    }
+
+    #[test]
+    fn requests_follow_the_dapr_http_api() {
+        let c = client(204, "");
+        block_on(c.publish_cloudevent("pubsub", "task-events", &serde_json::json!({"id": "1"}))).unwrap();
+        let item = StateItem::new("k", serde_json::json!(1)).expecting(None).with_ttl_seconds(60);
+        block_on(c.transact("statestore", &[TransactionOp::Upsert(item)])).unwrap();
+        block_on(c.delete_state("statestore", "a b", Some("3"))).unwrap();
+        let seen = c.transport().seen.borrow();
+        assert_eq!(seen[0].uri(), "http://127.0.0.1:3500/v1.0/publish/pubsub/task-events");
+        assert_eq!(seen[0].headers()["content-type"], "application/cloudevents+json");
+        assert_eq!(seen[1].uri(), "http://127.0.0.1:3500/v1.0/state/statestore/transaction");
+        let body: Value = serde_json::from_slice(seen[1].body()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"operations": [{"operation": "upsert", "request": {
+                "key": "k", "value": 1, "metadata": {"ttlInSeconds": "60"},
+                "options": {"concurrency": "first-write"}}}]})
+        );
+        assert_eq!(seen[2].uri(), "http://127.0.0.1:3500/v1.0/state/statestore/a%20b");
+        assert_eq!(seen[2].headers()["if-match"], "3");
+    }
+}

@@ -1,2 +1,15 @@
 //! The task domain: parsed types, validation, recurrence, events and list queries. No I/O.
+pub mod auth;
+pub mod error;
+pub mod event;
+pub mod fields;
+pub mod query;
 pub mod recurrence;
+pub mod task;
+
+pub use error::FieldError;
+pub use event::{CloudEvent, TaskEventType, task_event};
+pub use fields::{Priority, Status};
+pub use query::{ListQuery, Page};
+pub use recurrence::RecurrenceRule;
+pub use task::{Task, TaskDraft, TaskPatch};

@@ -1,0 +1,64 @@
+//! Reading the parts of a request: body, headers and query string, with clear errors.
+use crate::error::ApiError;
+use serde_json::Value;
+use todo_domain::FieldError;
+
+/// Bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn header<'a>(request: &'a http::Request<Vec<u8>>, name: &str) -> Option<&'a str> {
+    request.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The JSON body of a write: size limit, media type, then syntax.
+pub fn json_body(request: &http::Request<Vec<u8>>) -> Result<Value, ApiError> {
+    let declared = header(request, "content-length").and_then(|v| v.parse::<usize>().ok());
+    if request.body().len() > MAX_BODY_BYTES || declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES });
+    }
+    let media_type = header(request, "content-type")
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if media_type != "application/json" && !(media_type.starts_with("application/") && media_type.ends_with("+json")) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    serde_json::from_slice(request.body()).map_err(|e| ApiError::MalformedJson(e.to_string()))
+}
+
+/// Decoded query-string pairs.
+pub fn query_pairs(request: &http::Request<Vec<u8>>) -> Vec<(String, String)> {
+    request
+        .uri()
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+/// The version an `If-Match` header requires: `None` = no precondition or `*`.
+pub fn if_match(request: &http::Request<Vec<u8>>) -> Result<Option<u64>, ApiError> {
+    let Some(raw) = header(request, "if-match") else { return Ok(None) };
+    let raw = raw.trim();
+    if raw == "*" {
+        return Ok(None);
+    }
+    raw.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse::<u64>()
+        .map(Some)
+        .map_err(|_| FieldError::new("If-Match", "must be an ETag returned by this API, e.g. \"3\"").into())
+}
+
+/// An `Idempotency-Key` header: 1–255 visible ASCII characters.
+pub fn idempotency_key(request: &http::Request<Vec<u8>>) -> Result<Option<String>, ApiError> {
+    let Some(raw) = request.headers().get("idempotency-key") else { return Ok(None) };
+    match raw.to_str() {
+        Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(key.to_owned()))
+        }
+        _ => Err(FieldError::new("Idempotency-Key", "must be 1–255 visible ASCII characters").into()),
+    }
+}
+
+pub fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}

@@ -1,0 +1,186 @@
+//! How chat-api keeps tasks in the Dapr state store (layout documented in docs/contracts.md and
+//! docs/storage.md).
+//!
+//! A user's tasks are spread over 64 bucket documents `tasks:{user}:{bucket}` by task id. A write
+//! touches one bucket (optimistic concurrency on its ETag); a list reads all 64 in one bulk get.
+//! The bucket also holds the outbox: the events of committed changes not yet known to be
+//! published. Task and event therefore commit in one write, so no event can be lost.
+use crate::Runtime;
+use crate::error::ApiError;
+use dapr_client::{DaprClient, DaprError, StateItem, TransactionOp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use todo_domain::event::TASK_EVENTS_TOPIC;
+use todo_domain::{CloudEvent, Task};
+use uuid::Uuid;
+
+pub const BUCKETS: u8 = 64;
+pub const BUCKET_SCHEMA_VERSION: u32 = 1;
+pub const IDEMPOTENCY_TTL_SECONDS: u64 = 24 * 60 * 60;
+/// Attempts at an optimistic write before answering 409.
+pub const MAX_WRITE_ATTEMPTS: u32 = 12;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bucket {
+    pub schema_version: u32,
+    pub tasks: BTreeMap<Uuid, Task>,
+    pub outbox: Vec<CloudEvent>,
+}
+
+/// A bucket as read, with the ETag a write must match (`None`: the key does not exist yet).
+#[derive(Debug, Clone)]
+pub struct LoadedBucket {
+    pub key: String,
+    pub bucket: Bucket,
+    pub etag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub schema_version: u32,
+    pub fingerprint: String,
+    pub status: u16,
+    pub body: serde_json::Value,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+pub struct Store<'a, R: Runtime> {
+    pub dapr: &'a DaprClient<R>,
+    pub state_store: &'a str,
+    pub pubsub: &'a str,
+}
+
+pub fn bucket_of(id: Uuid) -> u8 {
+    (id.as_u128() % u128::from(BUCKETS)) as u8
+}
+
+pub fn bucket_key(user: &str, bucket: u8) -> String {
+    format!("tasks:{}:{bucket:02x}", escape_user(user))
+}
+
+pub fn idempotency_key(user: &str, key: &str) -> String {
+    format!("idempotency:{}:{}", escape_user(user), escape_user(key))
+}
+
+/// User ids come from tokens: keep keys printable and free of Dapr's `||` separator.
+fn escape_user(user: &str) -> String {
+    let mut out = String::with_capacity(user.len());
+    for byte in user.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'@' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+impl<R: Runtime> Store<'_, R> {
+    pub async fn load_bucket(&self, user: &str, bucket: u8) -> Result<LoadedBucket, ApiError> {
+        let key = bucket_key(user, bucket);
+        match self.dapr.get_state(self.state_store, &key).await? {
+            None => Ok(LoadedBucket { key, bucket: empty_bucket(), etag: None }),
+            Some(entry) => Ok(LoadedBucket { bucket: parse_bucket(&key, entry.value)?, key, etag: entry.etag }),
+        }
+    }
+
+    /// All of a user's buckets in one bulk read.
+    pub async fn load_all(&self, user: &str) -> Result<Vec<LoadedBucket>, ApiError> {
+        let keys: Vec<String> = (0..BUCKETS).map(|b| bucket_key(user, b)).collect();
+        let items = self.dapr.bulk_get(self.state_store, &keys).await?;
+        items
+            .into_iter()
+            .map(|item| match item.data {
+                None | Some(serde_json::Value::Null) => {
+                    Ok(LoadedBucket { key: item.key, bucket: empty_bucket(), etag: None })
+                }
+                Some(value) => {
+                    Ok(LoadedBucket { bucket: parse_bucket(&item.key, value)?, key: item.key, etag: item.etag })
+                }
+            })
+            .collect()
+    }
+
+    /// The write of one bucket, guarded by the ETag it was read with.
+    pub fn bucket_write(&self, loaded: &LoadedBucket) -> TransactionOp {
+        let value = serde_json::to_value(&loaded.bucket).expect("serialisable");
+        TransactionOp::Upsert(StateItem::new(loaded.key.clone(), value).expecting(loaded.etag.clone()))
+    }
+
+    pub async fn commit(&self, operations: &[TransactionOp]) -> Result<(), DaprError> {
+        self.dapr.transact(self.state_store, operations).await
+    }
+
+    pub async fn read_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, ApiError> {
+        match self.dapr.get_state(self.state_store, key).await? {
+            None => Ok(None),
+            Some(entry) => serde_json::from_value(entry.value)
+                .map(Some)
+                .map_err(|e| ApiError::Internal(format!("idempotency record {key} is unreadable: {e}"))),
+        }
+    }
+
+    /// Publish the outbox of a bucket just committed (or found with leftovers), then remove what
+    /// went out. A failed publish leaves the event in the outbox for the next sweep; a failed removal
+    /// only means the event is published again later, with the same id, which consumers dedupe.
+    /// Returns the ids published.
+    pub async fn flush_outbox(&self, user: &str, bucket: u8) -> Vec<String> {
+        let mut published = Vec::new();
+        let mut loaded = match self.load_bucket(user, bucket).await {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                crate::log::warn("outbox read failed", &error.to_string());
+                return published;
+            }
+        };
+        for event in &loaded.bucket.outbox {
+            let value = serde_json::to_value(event).expect("serialisable");
+            match self.dapr.publish_cloudevent(self.pubsub, TASK_EVENTS_TOPIC, &value).await {
+                Ok(()) => published.push(event.id.clone()),
+                Err(error) => {
+                    crate::log::warn(&format!("publish of event {} failed; kept in the outbox", event.id), &error.to_string());
+                    break; // keep order: later events wait for earlier ones
+                }
+            }
+        }
+        if published.is_empty() {
+            return published;
+        }
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            loaded.bucket.outbox.retain(|event| !published.contains(&event.id));
+            match self.commit(&[self.bucket_write(&loaded)]).await {
+                Ok(()) => return published,
+                Err(error) if error.is_conflict() => match self.load_bucket(user, bucket).await {
+                    Ok(fresh) => loaded = fresh,
+                    Err(_) => break,
+                },
+                Err(error) => {
+                    crate::log::warn("outbox cleanup failed", &error.to_string());
+                    break;
+                }
+            }
+        }
+        published
+    }
+}
+
+fn empty_bucket() -> Bucket {
+    Bucket { schema_version: BUCKET_SCHEMA_VERSION, ..Bucket::default() }
+}
+
+fn parse_bucket(key: &str, value: serde_json::Value) -> Result<Bucket, ApiError> {
+    serde_json::from_value(value).map_err(|e| ApiError::Internal(format!("stored document {key} is unreadable: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_escape_separators_and_spread_over_buckets() {
+        assert_eq!(bucket_key("alice", 5), "tasks:alice:05");
+        assert_eq!(bucket_key("a||b c", 63), "tasks:a%7C%7Cb%20c:3f");
+        let used: std::collections::HashSet<u8> = (0..1000).map(|_| bucket_of(Uuid::new_v4())).collect();
+        assert!(used.len() > 50 && used.iter().all(|b| *b < BUCKETS));
+    }
+}
