@@ -1,0 +1,122 @@
+//! Maps a request to its handler, as daprd's chi router does: routes are matched on the cleaned
+//! path, every route parameter is `url.QueryUnescape`d, and anything that matches no route (or
+//! matches a path with another method) falls through to the service-invocation fallback, which
+//! answers 404 `ERR_DIRECT_INVOKE` when no target app id is given.
+
+use bytes::Bytes;
+use http::{Method, Response};
+
+use crate::Inner;
+use crate::error::{ApiError, empty_response};
+use crate::pubsub::api::{self as pubsub_api, PubSubContext};
+use crate::request::{ApiRequest, param};
+use crate::state::api::{self as state_api, StateContext};
+
+/// Answers one request, or says which error to answer with.
+pub(crate) fn route(
+    sidecar: &Inner,
+    app_id: &str,
+    req: &ApiRequest,
+) -> Result<Response<Bytes>, ApiError> {
+    let segments: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+    let write = req.method == Method::POST || req.method == Method::PUT;
+    match (segments.as_slice(), &req.method) {
+        (["v1.0", "state", store], _) if write => {
+            with_store(sidecar, app_id, store, |ctx| state_api::save(ctx, req))
+        }
+        (["v1.0", "state", store, "bulk"], _) if write => {
+            with_store(sidecar, app_id, store, |ctx| state_api::bulk_get(ctx, req))
+        }
+        (["v1.0", "state", store, "transaction"], _) if write => {
+            with_store(sidecar, app_id, store, |ctx| {
+                state_api::transaction(ctx, req)
+            })
+        }
+        (["v1.0", "state", store, key], &Method::GET) => {
+            let key = param("key", key)?;
+            with_store(sidecar, app_id, store, |ctx| state_api::get(ctx, &key))
+        }
+        (["v1.0", "state", store, key], &Method::DELETE) => {
+            let key = param("key", key)?;
+            with_store(sidecar, app_id, store, |ctx| {
+                state_api::delete(ctx, req, &key)
+            })
+        }
+        (
+            [
+                "v1.0" | "v1.0-alpha1",
+                "publish",
+                "bulk",
+                pubsub,
+                topic @ ..,
+            ],
+            _,
+        ) if write && !topic.is_empty() => {
+            let (pubsub, topic) = pubsub_params(pubsub, topic)?;
+            pubsub_api::bulk_publish(&pubsub_context(sidecar, app_id), req, &pubsub, &topic)
+        }
+        (["v1.0", "publish", pubsub, topic @ ..], _) if write && !topic.is_empty() => {
+            let (pubsub, topic) = pubsub_params(pubsub, topic)?;
+            pubsub_api::publish(&pubsub_context(sidecar, app_id), req, &pubsub, &topic)
+        }
+        (["v1.0", "healthz"] | ["v1.0", "healthz", "outbound"], &Method::GET) => {
+            Ok(empty_response())
+        }
+        _ => Err(fallback(req, &segments)),
+    }
+}
+
+/// Resolves `{store}` (400 `ERR_STATE_STORE_NOT_FOUND` when unknown) and runs `handler`.
+fn with_store(
+    sidecar: &Inner,
+    app_id: &str,
+    store: &str,
+    handler: impl FnOnce(&StateContext<'_>) -> Result<Response<Bytes>, ApiError>,
+) -> Result<Response<Bytes>, ApiError> {
+    let name = param("storeName", store)?;
+    let (config, store) = sidecar
+        .state_stores
+        .get(&name)
+        .ok_or_else(|| ApiError::state_store_not_found(&name, app_id))?;
+    handler(&StateContext {
+        config,
+        store: store.as_ref(),
+        app_id,
+        clock: sidecar.clock.as_ref(),
+        faults: &sidecar.faults,
+    })
+}
+
+fn pubsub_context<'a>(sidecar: &'a Inner, app_id: &'a str) -> PubSubContext<'a> {
+    PubSubContext {
+        pubsubs: &sidecar.pubsubs,
+        broker: &sidecar.broker,
+        app_id,
+        clock: sidecar.clock.as_ref(),
+        faults: &sidecar.faults,
+    }
+}
+
+/// `{pubsubname}` and the `*` wildcard (the topic, which may contain `/`).
+fn pubsub_params(pubsub: &str, topic: &[&str]) -> Result<(String, String), ApiError> {
+    Ok((param("pubsubname", pubsub)?, param("*", &topic.join("/"))?))
+}
+
+/// daprd's fallback route is service invocation (`/v1.0/invoke/{id}/method/…` or a
+/// `dapr-app-id` header). Invocation is not implemented here yet, so a request that names a
+/// target gets daprd's invocation-failure answer; one that names none gets daprd's 404.
+fn fallback(req: &ApiRequest, segments: &[&str]) -> ApiError {
+    let header_target = req.header("dapr-app-id");
+    let target = match segments {
+        _ if !header_target.is_empty() => Some(header_target.to_owned()),
+        ["v1.0", "invoke", id, "method", ..] => Some((*id).to_owned()),
+        _ => None,
+    };
+    match target {
+        Some(target) => ApiError::direct_invoke(
+            &target,
+            "service invocation is not supported by this embedded sidecar yet",
+        ),
+        None => ApiError::no_route(),
+    }
+}
