@@ -3,7 +3,7 @@ use crate::error::ApiError;
 use crate::log::RequestLog;
 use crate::request::{etag, header, idempotency_key, if_match, json_body, query_pairs};
 use crate::store::{
-    BUCKET_SCHEMA_VERSION, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, MAX_WRITE_ATTEMPTS, Store, bucket_of,
+    BUCKET_SCHEMA_VERSION, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, MAX_WRITE_ATTEMPTS, Store, backoff, bucket_of, due_after_commit,
     idempotency_key as idempotency_state_key,
 };
 use crate::{App, Runtime};
@@ -11,7 +11,6 @@ use dapr_client::{StateItem, TransactionOp};
 use http::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::time::Duration;
 use todo_domain::auth::{AuthError, authenticate};
 use todo_domain::{ListQuery, Status, Task, TaskDraft, TaskEventType, TaskPatch, task_event};
 use uuid::Uuid;
@@ -32,7 +31,7 @@ pub async fn route<R: Runtime>(
         ["api", "healthz"] => {
             log.route = "/api/healthz";
             only(method, &[Method::GET, Method::HEAD], "GET, HEAD")?;
-            Ok(json_response(200, &json!({ "status": "ok" })))
+            Ok(json_response(200, &json!({ "status": "ok", "app_id": "chat-api" })))
         }
         ["api", "openapi.json"] => {
             log.route = "/api/openapi.json";
@@ -121,13 +120,6 @@ impl<R: Runtime> App<R> {
         }
     }
 
-    async fn backoff(&self, attempt: u32) {
-        // Full jitter over an exponentially growing window, capped at 64 ms.
-        let window = 1u64 << attempt.min(6);
-        let jitter = (Uuid::new_v4().as_u128() % u128::from(window * 1000)) as u64;
-        self.runtime().sleep(Duration::from_micros(jitter)).await;
-    }
-
     async fn create(&self, request: &http::Request<Vec<u8>>, user: &str, log: &mut RequestLog) -> Result<Response, ApiError> {
         let body = json_body(request)?;
         let draft = TaskDraft::from_json(&body)?;
@@ -168,8 +160,8 @@ impl<R: Runtime> App<R> {
             }
             match store.commit(&operations).await {
                 Ok(()) => {
-                    log.event_ids.push(event.id);
-                    store.flush_outbox(user, bucket).await;
+                    let due = due_after_commit(&loaded.bucket.outbox, &event.id, now);
+                    log.event_ids.extend(store.publish_and_clear(user, bucket, &due).await);
                     return Ok(task_response(201, &task));
                 }
                 Err(error) if error.is_conflict() => {
@@ -179,7 +171,7 @@ impl<R: Runtime> App<R> {
                     {
                         return replay(&record, fingerprint);
                     }
-                    self.backoff(attempt).await;
+                    backoff(self.runtime(), attempt).await;
                 }
                 Err(error) => return Err(error.into()),
             }
@@ -192,7 +184,7 @@ impl<R: Runtime> App<R> {
         let bucket = bucket_of(id);
         let loaded = store.load_bucket(user, bucket).await?;
         if !loaded.bucket.outbox.is_empty() {
-            log.event_ids.extend(store.flush_outbox(user, bucket).await);
+            log.event_ids.extend(store.publish_and_clear(user, bucket, &loaded.bucket.outbox).await);
         }
         let task = loaded.bucket.tasks.get(&id).ok_or(ApiError::NotFound)?;
         Ok(task_response(200, task))
@@ -206,7 +198,7 @@ impl<R: Runtime> App<R> {
         // Listing reads every bucket anyway, so it also sweeps outboxes left by failed publishes.
         for (index, loaded) in buckets.iter().enumerate() {
             if !loaded.bucket.outbox.is_empty() {
-                log.event_ids.extend(store.flush_outbox(user, index as u8).await);
+                log.event_ids.extend(store.publish_and_clear(user, index as u8, &loaded.bucket.outbox).await);
             }
         }
         let page = query.run(buckets.iter().flat_map(|b| b.bucket.tasks.values()));
@@ -246,11 +238,11 @@ impl<R: Runtime> App<R> {
             loaded.bucket.outbox.push(event.clone());
             match store.commit(&[store.bucket_write(&loaded)]).await {
                 Ok(()) => {
-                    log.event_ids.push(event.id);
-                    store.flush_outbox(user, bucket).await;
+                    let due = due_after_commit(&loaded.bucket.outbox, &event.id, now);
+                    log.event_ids.extend(store.publish_and_clear(user, bucket, &due).await);
                     return Ok(task_response(200, &updated));
                 }
-                Err(error) if error.is_conflict() => self.backoff(attempt).await,
+                Err(error) if error.is_conflict() => backoff(self.runtime(), attempt).await,
                 Err(error) => return Err(error.into()),
             }
         }
@@ -272,11 +264,11 @@ impl<R: Runtime> App<R> {
             loaded.bucket.outbox.push(event.clone());
             match store.commit(&[store.bucket_write(&loaded)]).await {
                 Ok(()) => {
-                    log.event_ids.push(event.id);
-                    store.flush_outbox(user, bucket).await;
+                    let due = due_after_commit(&loaded.bucket.outbox, &event.id, now);
+                    log.event_ids.extend(store.publish_and_clear(user, bucket, &due).await);
                     return Ok(http::Response::builder().status(204).body(Vec::new()).expect("valid response"));
                 }
-                Err(error) if error.is_conflict() => self.backoff(attempt).await,
+                Err(error) if error.is_conflict() => backoff(self.runtime(), attempt).await,
                 Err(error) => return Err(error.into()),
             }
         }

@@ -22,7 +22,11 @@ pub fn json_body(request: &http::Request<Vec<u8>>) -> Result<Value, ApiError> {
     if media_type != "application/json" && !(media_type.starts_with("application/") && media_type.ends_with("+json")) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    serde_json::from_slice(request.body()).map_err(|e| ApiError::MalformedJson(e.to_string()))
+    let value: Value = serde_json::from_slice(request.body()).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    if !value.is_object() {
+        return Err(ApiError::MalformedJson("the body must be a JSON object".to_owned()));
+    }
+    Ok(value)
 }
 
 /// Decoded query-string pairs.
@@ -52,10 +56,10 @@ pub fn if_match(request: &http::Request<Vec<u8>>) -> Result<Option<u64>, ApiErro
 pub fn idempotency_key(request: &http::Request<Vec<u8>>) -> Result<Option<String>, ApiError> {
     let Some(raw) = request.headers().get("idempotency-key") else { return Ok(None) };
     match raw.to_str() {
-        Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+        Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic() && b != b'|') => {
             Ok(Some(key.to_owned()))
         }
-        _ => Err(FieldError::new("Idempotency-Key", "must be 1–255 visible ASCII characters").into()),
+        _ => Err(FieldError::new("Idempotency-Key", "must be 1–255 visible ASCII characters other than |").into()),
     }
 }
 

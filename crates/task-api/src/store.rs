@@ -19,6 +19,8 @@ pub const BUCKET_SCHEMA_VERSION: u32 = 1;
 pub const IDEMPOTENCY_TTL_SECONDS: u64 = 24 * 60 * 60;
 /// Attempts at an optimistic write before answering 409.
 pub const MAX_WRITE_ATTEMPTS: u32 = 12;
+/// How long a committed event is left to the writer that committed it before others publish it.
+pub const OUTBOX_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -120,48 +122,65 @@ impl<R: Runtime> Store<'_, R> {
         }
     }
 
-    /// Publish the outbox of a bucket just committed (or found with leftovers), then remove what
-    /// went out. A failed publish leaves the event in the outbox for the next sweep; a failed removal
-    /// only means the event is published again later, with the same id, which consumers dedupe.
-    /// Returns the ids published.
-    pub async fn flush_outbox(&self, user: &str, bucket: u8) -> Vec<String> {
+    /// Publish `events` (in outbox order, stopping at the first failure so later events wait for
+    /// earlier ones), then remove what went out from the bucket's outbox. A failed publish leaves
+    /// the event for the next sweep; a failed removal only means the event is published again
+    /// later with the same id, which consumers dedupe. Returns the ids published.
+    pub async fn publish_and_clear(&self, user: &str, bucket: u8, events: &[CloudEvent]) -> Vec<String> {
         let mut published = Vec::new();
-        let mut loaded = match self.load_bucket(user, bucket).await {
-            Ok(loaded) => loaded,
-            Err(error) => {
-                crate::log::warn("outbox read failed", &error.to_string());
-                return published;
-            }
-        };
-        for event in &loaded.bucket.outbox {
+        for event in events {
             let value = serde_json::to_value(event).expect("serialisable");
             match self.dapr.publish_cloudevent(self.pubsub, TASK_EVENTS_TOPIC, &value).await {
                 Ok(()) => published.push(event.id.clone()),
                 Err(error) => {
                     crate::log::warn(&format!("publish of event {} failed; kept in the outbox", event.id), &error.to_string());
-                    break; // keep order: later events wait for earlier ones
-                }
-            }
-        }
-        if published.is_empty() {
-            return published;
-        }
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            loaded.bucket.outbox.retain(|event| !published.contains(&event.id));
-            match self.commit(&[self.bucket_write(&loaded)]).await {
-                Ok(()) => return published,
-                Err(error) if error.is_conflict() => match self.load_bucket(user, bucket).await {
-                    Ok(fresh) => loaded = fresh,
-                    Err(_) => break,
-                },
-                Err(error) => {
-                    crate::log::warn("outbox cleanup failed", &error.to_string());
                     break;
                 }
             }
         }
+        if !published.is_empty() {
+            self.clear_outbox(user, bucket, &published).await;
+        }
         published
     }
+
+    async fn clear_outbox(&self, user: &str, bucket: u8, published: &[String]) {
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            let mut loaded = match self.load_bucket(user, bucket).await {
+                Ok(loaded) => loaded,
+                Err(error) => return crate::log::warn("outbox cleanup read failed", &error.to_string()),
+            };
+            let before = loaded.bucket.outbox.len();
+            loaded.bucket.outbox.retain(|event| !published.contains(&event.id));
+            if loaded.bucket.outbox.len() == before {
+                return; // someone else already cleared them
+            }
+            match self.commit(&[self.bucket_write(&loaded)]).await {
+                Ok(()) => return,
+                Err(error) if error.is_conflict() => backoff(self.dapr.transport(), attempt).await,
+                Err(error) => return crate::log::warn("outbox cleanup failed", &error.to_string()),
+            }
+        }
+    }
+}
+
+/// Events in an outbox a writer should publish after its commit: its own event, plus leftovers old
+/// enough that the writer that committed them has surely given up. Younger leftovers belong to
+/// writers still in flight; publishing them too would multiply duplicates under contention.
+pub fn due_after_commit(outbox: &[CloudEvent], own_event: &str, now: chrono::DateTime<chrono::Utc>) -> Vec<CloudEvent> {
+    outbox
+        .iter()
+        .filter(|event| event.id == own_event || event.time.is_none_or(|t| now - t > OUTBOX_GRACE))
+        .cloned()
+        .collect()
+}
+
+/// Wait before retrying a lost optimistic-concurrency race: full jitter over a window that doubles
+/// per attempt, capped at 64 ms.
+pub async fn backoff<R: Runtime>(runtime: &R, attempt: u32) {
+    let window_micros = 1000u128 << attempt.min(6);
+    let jitter = (Uuid::new_v4().as_u128() % window_micros) as u64;
+    runtime.sleep(std::time::Duration::from_micros(jitter)).await;
 }
 
 fn empty_bucket() -> Bucket {

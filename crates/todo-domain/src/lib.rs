@@ -11,5 +11,5 @@ pub use error::FieldError;
 pub use event::{CloudEvent, TaskEventType, task_event};
 pub use fields::{Priority, Status};
 pub use query::{ListQuery, Page};
-pub use recurrence::RecurrenceRule;
+pub use recurrence::{RecurrenceError, RecurrenceRule};
 pub use task::{Task, TaskDraft, TaskPatch};
