@@ -1,0 +1,160 @@
+//! Capture of guest stdout/stderr (and host log lines about a component) in memory.
+
+use bytes::Bytes;
+use std::io::Write as _;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+
+/// Environment variable: when `1`/`true`, guest output is also echoed to the host's stderr,
+/// prefixed with the component id.
+pub const ECHO_GUEST_LOGS_ENV: &str = "TODO_HOST_ECHO_GUEST_LOGS";
+
+/// Keep at most this much output per component (older output is dropped first).
+const MAX_CAPTURED: usize = 4 * 1024 * 1024;
+
+/// Shared, append-only log of one component (all its instances).
+#[derive(Clone)]
+pub(crate) struct LogBuffer {
+    inner: Arc<Mutex<LogState>>,
+}
+
+struct LogState {
+    id: String,
+    echo: bool,
+    captured: Vec<u8>,
+    dropped: usize,
+    /// Unfinished echo line per stream (0 = stdout, 1 = stderr, 2 = host).
+    pending: [Vec<u8>; 3],
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum Source {
+    Stdout = 0,
+    Stderr = 1,
+    Host = 2,
+}
+
+impl LogBuffer {
+    pub(crate) fn new(id: &str) -> Self {
+        let echo = std::env::var(ECHO_GUEST_LOGS_ENV)
+            .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+        Self {
+            inner: Arc::new(Mutex::new(LogState {
+                id: id.to_string(),
+                echo,
+                captured: Vec::new(),
+                dropped: 0,
+                pending: Default::default(),
+            })),
+        }
+    }
+
+    pub(crate) fn write(&self, source: Source, bytes: &[u8]) {
+        let mut state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        state.captured.extend_from_slice(bytes);
+        if state.captured.len() > MAX_CAPTURED {
+            let excess = state.captured.len() - MAX_CAPTURED / 2;
+            state.captured.drain(..excess);
+            state.dropped += excess;
+        }
+        if state.echo {
+            let state = &mut *state;
+            let pending = &mut state.pending[source as usize];
+            pending.extend_from_slice(bytes);
+            if let Some(last_nl) = pending.iter().rposition(|b| *b == b'\n') {
+                let mut err = std::io::stderr().lock();
+                for line in pending[..last_nl].split(|b| *b == b'\n') {
+                    let _ = writeln!(err, "[{}] {}", state.id, String::from_utf8_lossy(line));
+                }
+                pending.drain(..=last_nl);
+            }
+        }
+    }
+
+    /// A host-side line about this component (e.g. a denied outbound request).
+    pub(crate) fn host_line(&self, line: &str) {
+        self.write(Source::Host, format!("[spin-host] {line}\n").as_bytes());
+    }
+
+    pub(crate) fn contents(&self) -> String {
+        let state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let text = String::from_utf8_lossy(&state.captured);
+        if state.dropped > 0 {
+            format!("[... {} earlier bytes dropped ...]\n{text}", state.dropped)
+        } else {
+            text.into_owned()
+        }
+    }
+
+    pub(crate) fn stream(&self, source: Source) -> LogStream {
+        LogStream {
+            buffer: self.clone(),
+            source,
+        }
+    }
+}
+
+/// A guest stdout/stderr stream writing into a [`LogBuffer`].
+#[derive(Clone)]
+pub(crate) struct LogStream {
+    buffer: LogBuffer,
+    source: Source,
+}
+
+impl IsTerminal for LogStream {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for LogStream {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+}
+
+impl OutputStream for LogStream {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.buffer.write(self.source, &bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for LogStream {
+    async fn ready(&mut self) {}
+}
+
+impl tokio::io::AsyncWrite for LogStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.buffer.write(self.source, buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
