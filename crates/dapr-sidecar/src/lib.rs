@@ -19,10 +19,12 @@
 //! # }
 //! ```
 
+pub mod app_channel;
 mod clock;
 mod error;
 mod faults;
 mod go_json;
+pub mod metrics;
 pub mod pubsub;
 mod request;
 mod router;
@@ -34,7 +36,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+pub use app_channel::{AppCallError, AppCallFuture, AppChannel, NoApps};
 pub use clock::{Clock, SystemClock};
+pub use metrics::Metrics;
 pub use error::{ApiError, StoreError};
 pub use faults::Faults;
 pub use pubsub::PublishedMessage;
@@ -53,6 +57,8 @@ pub struct SidecarConfig {
     pub pubsubs: Vec<String>,
     /// Time source for TTLs and CloudEvent times.
     pub clock: Arc<dyn Clock>,
+    /// How the sidecar calls into apps (deliveries, job triggers, invocation).
+    pub app_channel: Arc<dyn AppChannel>,
 }
 
 impl Default for SidecarConfig {
@@ -63,6 +69,7 @@ impl Default for SidecarConfig {
             state_stores: vec![StateStoreConfig::new("statestore")],
             pubsubs: vec!["pubsub".to_owned()],
             clock: Arc::new(SystemClock),
+            app_channel: Arc::new(NoApps),
         }
     }
 }
@@ -89,6 +96,8 @@ pub(crate) struct Inner {
     pub(crate) broker: InMemoryBroker,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) faults: Faults,
+    pub(crate) app_channel: Arc<dyn AppChannel>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl fmt::Debug for Sidecar {
@@ -120,6 +129,8 @@ impl Sidecar {
                 broker: InMemoryBroker::default(),
                 clock: config.clock,
                 faults: Faults::default(),
+                app_channel: config.app_channel,
+                metrics: Arc::new(Metrics::default()),
             }),
         }
     }
@@ -134,6 +145,11 @@ impl Sidecar {
     /// Every message accepted by publish, in order.
     pub fn published(&self) -> Vec<PublishedMessage> {
         self.inner.broker.messages()
+    }
+
+    /// The sidecar's metrics (rendered by the host's admin endpoint).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
     }
 
     /// Fault injection for tests.

@@ -2,8 +2,7 @@
 use bytes::Bytes;
 use dapr_sidecar::{Sidecar, SidecarConfig};
 use serde_json::Value;
-use spin_host::{ComponentConfig, Host, HostOptions, LoadedComponent, OutboundHandler};
-use std::collections::HashMap;
+use spin_host::OutboundHandler;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -27,8 +26,7 @@ impl OutboundHandler for ToSidecar {
 
 pub struct TestApp {
     pub sidecar: Sidecar,
-    component: Arc<LoadedComponent>,
-    _host: Host,
+    component: todo_tests::TestComponent,
 }
 
 #[derive(Debug)]
@@ -65,24 +63,14 @@ impl TestApp {
         Self::spawn_with(SidecarConfig::default())
     }
 
+    /// A chat-api with its own sidecar, sharing the test binary's compiled component.
     pub fn spawn_with(config: SidecarConfig) -> Self {
         let sidecar = Sidecar::new(config);
-        let host = Host::new(Arc::new(ToSidecar(sidecar.clone())), HostOptions::default()).expect("host");
-        let variables = HashMap::from([
-            ("dapr_url".to_owned(), "http://127.0.0.1:3500".to_owned()),
-            ("jwt_secret".to_owned(), SECRET.to_owned()),
-            ("app_api_token".to_owned(), APP_TOKEN.to_owned()),
-        ]);
-        let component = host
-            .load(ComponentConfig {
-                id: "chat-api".to_owned(),
-                wasm_path: todo_tests::chat_api_wasm().to_path_buf(),
-                allowed_outbound_hosts: vec!["http://127.0.0.1:3500".to_owned(), "http://localhost:3500".to_owned()],
-                variables,
-                environment: HashMap::new(),
-            })
-            .expect("chat-api loads");
-        Self { sidecar, component: Arc::new(component), _host: host }
+        let component = todo_tests::chat_api(
+            Arc::new(ToSidecar(sidecar.clone())),
+            &[("jwt_secret", SECRET), ("app_api_token", APP_TOKEN)],
+        );
+        Self { sidecar, component }
     }
 
     pub fn token(user: &str) -> String {
@@ -118,9 +106,7 @@ impl TestApp {
     }
 
     pub async fn send(&self, request: http::Request<Bytes>) -> TestResponse {
-        let response = self.component.handle(request).await.unwrap_or_else(|e| {
-            panic!("component failed: {e:?}\n--- guest logs ---\n{}", self.component.logs())
-        });
+        let response = self.component.send(request).await;
         let (parts, body) = response.into_parts();
         TestResponse { status: parts.status.as_u16(), headers: parts.headers, body }
     }
@@ -143,13 +129,5 @@ impl TestApp {
 
     pub fn logs(&self) -> String {
         self.component.logs()
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("--- chat-api guest logs ---\n{}", self.component.logs());
-        }
     }
 }
