@@ -169,3 +169,17 @@ impl Drop for TestComponent {
         }
     }
 }
+
+/// Sends a component's outbound calls to an in-process embedded sidecar, as the calling app.
+pub struct SidecarOutbound(pub dapr_sidecar::Sidecar);
+
+impl OutboundHandler for SidecarOutbound {
+    fn handle(
+        &self,
+        app_id: &str,
+        req: http::Request<Bytes>,
+    ) -> Pin<Box<dyn Future<Output = anyhow::Result<http::Response<Bytes>>> + Send + '_>> {
+        let app_id = app_id.to_owned();
+        Box::pin(async move { Ok(self.0.handle(&app_id, req).await) })
+    }
+}

@@ -13,7 +13,10 @@ const DEFAULT_DAPR_URL: &str = "http://127.0.0.1:3500";
 struct SpinRuntime;
 
 impl Transport for SpinRuntime {
-    async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, TransportError> {
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
         let uri = request.uri().to_string();
         spin_sdk::http::send::<_, http::Response<Vec<u8>>>(request)
             .await
@@ -41,5 +44,7 @@ async fn handle(request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
     let dapr_url = variable("dapr_url").unwrap_or_else(|| DEFAULT_DAPR_URL.to_owned());
     let mut config = Config::new(variable("jwt_secret").unwrap_or_default());
     config.app_api_token = variable("app_api_token");
-    App::new(&dapr_url, SpinRuntime, config).handle(request).await
+    App::new(&dapr_url, SpinRuntime, config)
+        .handle(request)
+        .await
 }

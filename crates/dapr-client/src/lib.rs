@@ -30,7 +30,11 @@ pub enum DaprError {
     #[error("state transaction failed: {0}")]
     TransactionFailed(String),
     #[error("dapr answered {status} {code}: {message}")]
-    Api { status: u16, code: String, message: String },
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+    },
     #[error(transparent)]
     Transport(#[from] TransportError),
     #[error("unexpected answer from dapr: {0}")]
@@ -79,20 +83,31 @@ pub enum Concurrency {
 
 impl StateItem {
     pub fn new(key: impl Into<String>, value: Value) -> Self {
-        Self { key: key.into(), value: Some(value), ..Default::default() }
+        Self {
+            key: key.into(),
+            value: Some(value),
+            ..Default::default()
+        }
     }
 
     /// Write only if the stored ETag still matches; `None` means the key must not exist yet.
     pub fn expecting(mut self, etag: Option<String>) -> Self {
         match etag {
             Some(etag) => self.etag = Some(etag),
-            None => self.options = Some(StateOptions { concurrency: Concurrency::FirstWrite }),
+            None => {
+                self.options = Some(StateOptions {
+                    concurrency: Concurrency::FirstWrite,
+                })
+            }
         }
         self
     }
 
     pub fn with_ttl_seconds(mut self, seconds: u64) -> Self {
-        self.metadata.insert("ttlInSeconds".to_owned(), Value::String(seconds.to_string()));
+        self.metadata.insert(
+            "ttlInSeconds".to_owned(),
+            Value::String(seconds.to_string()),
+        );
         self
     }
 }
@@ -133,7 +148,10 @@ impl<T: Transport> DaprClient<T> {
         while base_url.ends_with('/') {
             base_url.pop();
         }
-        Self { base_url, transport }
+        Self {
+            base_url,
+            transport,
+        }
     }
 
     pub fn transport(&self) -> &T {
@@ -142,15 +160,21 @@ impl<T: Transport> DaprClient<T> {
 
     /// `Ok(None)` when the key does not exist (daprd answers 204).
     pub async fn get_state(&self, store: &str, key: &str) -> Result<Option<StateEntry>, DaprError> {
-        let url = format!("{}/v1.0/state/{}/{}", self.base_url, encode(store), encode(key));
+        let url = format!(
+            "{}/v1.0/state/{}/{}",
+            self.base_url,
+            encode(store),
+            encode(key)
+        );
         let response = self.send(http::Method::GET, &url, None, Vec::new()).await?;
         match response.status().as_u16() {
             204 => Ok(None),
             200 if response.body().is_empty() => Ok(None),
             200 => {
                 let etag = header(&response, "etag");
-                let value = serde_json::from_slice(response.body())
-                    .map_err(|e| DaprError::Decode(format!("state value of {key} is not JSON: {e}")))?;
+                let value = serde_json::from_slice(response.body()).map_err(|e| {
+                    DaprError::Decode(format!("state value of {key} is not JSON: {e}"))
+                })?;
                 Ok(Some(StateEntry { value, etag }))
             }
             _ => Err(api_error(&response)),
@@ -162,46 +186,87 @@ impl<T: Transport> DaprClient<T> {
         let url = format!("{}/v1.0/state/{}/bulk", self.base_url, encode(store));
         let body = serde_json::to_vec(&serde_json::json!({ "keys": keys, "parallelism": 16 }))
             .expect("serialisable");
-        let response = self.send(http::Method::POST, &url, Some("application/json"), body).await?;
+        let response = self
+            .send(http::Method::POST, &url, Some("application/json"), body)
+            .await?;
         if response.status() != http::StatusCode::OK {
             return Err(api_error(&response));
         }
-        serde_json::from_slice(response.body()).map_err(|e| DaprError::Decode(format!("bulk get: {e}")))
+        serde_json::from_slice(response.body())
+            .map_err(|e| DaprError::Decode(format!("bulk get: {e}")))
     }
 
     pub async fn save_state(&self, store: &str, items: &[StateItem]) -> Result<(), DaprError> {
         let url = format!("{}/v1.0/state/{}", self.base_url, encode(store));
         let body = serde_json::to_vec(items).expect("serialisable");
-        let response = self.send(http::Method::POST, &url, Some("application/json"), body).await?;
+        let response = self
+            .send(http::Method::POST, &url, Some("application/json"), body)
+            .await?;
         expect_no_content(&response)
     }
 
     /// All operations commit together or none does.
-    pub async fn transact(&self, store: &str, operations: &[TransactionOp]) -> Result<(), DaprError> {
+    pub async fn transact(
+        &self,
+        store: &str,
+        operations: &[TransactionOp],
+    ) -> Result<(), DaprError> {
         let url = format!("{}/v1.0/state/{}/transaction", self.base_url, encode(store));
         let body = serde_json::to_vec(&serde_json::json!({ "operations": operations }))
             .expect("serialisable");
-        let response = self.send(http::Method::POST, &url, Some("application/json"), body).await?;
+        let response = self
+            .send(http::Method::POST, &url, Some("application/json"), body)
+            .await?;
         expect_no_content(&response)
     }
 
-    pub async fn delete_state(&self, store: &str, key: &str, etag: Option<&str>) -> Result<(), DaprError> {
-        let url = format!("{}/v1.0/state/{}/{}", self.base_url, encode(store), encode(key));
-        let mut request = http::Request::builder().method(http::Method::DELETE).uri(url);
+    pub async fn delete_state(
+        &self,
+        store: &str,
+        key: &str,
+        etag: Option<&str>,
+    ) -> Result<(), DaprError> {
+        let url = format!(
+            "{}/v1.0/state/{}/{}",
+            self.base_url,
+            encode(store),
+            encode(key)
+        );
+        let mut request = http::Request::builder()
+            .method(http::Method::DELETE)
+            .uri(url);
         if let Some(etag) = etag {
             request = request.header("if-match", etag);
         }
-        let request = request.body(Vec::new()).map_err(|e| DaprError::Decode(e.to_string()))?;
+        let request = request
+            .body(Vec::new())
+            .map_err(|e| DaprError::Decode(e.to_string()))?;
         let response = self.transport.send(request).await?;
         expect_no_content(&response)
     }
 
     /// Publish a CloudEvent that we built ourselves, so Dapr keeps its `id`, `type` and `source`.
-    pub async fn publish_cloudevent(&self, pubsub: &str, topic: &str, event: &Value) -> Result<(), DaprError> {
-        let url = format!("{}/v1.0/publish/{}/{}", self.base_url, encode(pubsub), encode_path(topic));
+    pub async fn publish_cloudevent(
+        &self,
+        pubsub: &str,
+        topic: &str,
+        event: &Value,
+    ) -> Result<(), DaprError> {
+        let url = format!(
+            "{}/v1.0/publish/{}/{}",
+            self.base_url,
+            encode(pubsub),
+            encode_path(topic)
+        );
         let body = serde_json::to_vec(event).expect("serialisable");
-        let response =
-            self.send(http::Method::POST, &url, Some("application/cloudevents+json"), body).await?;
+        let response = self
+            .send(
+                http::Method::POST,
+                &url,
+                Some("application/cloudevents+json"),
+                body,
+            )
+            .await?;
         expect_no_content(&response)
     }
 
@@ -216,17 +281,27 @@ impl<T: Transport> DaprClient<T> {
         if let Some(content_type) = content_type {
             request = request.header(http::header::CONTENT_TYPE, content_type);
         }
-        let request = request.body(body).map_err(|e| DaprError::Decode(format!("bad request {url}: {e}")))?;
+        let request = request
+            .body(body)
+            .map_err(|e| DaprError::Decode(format!("bad request {url}: {e}")))?;
         Ok(self.transport.send(request).await?)
     }
 }
 
 fn header(response: &http::Response<Vec<u8>>, name: &str) -> Option<String> {
-    response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 fn expect_no_content(response: &http::Response<Vec<u8>>) -> Result<(), DaprError> {
-    if response.status().is_success() { Ok(()) } else { Err(api_error(response)) }
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(api_error(response))
+    }
 }
 
 /// Map a daprd error answer to a `DaprError`.
@@ -239,7 +314,11 @@ fn api_error(response: &http::Response<Vec<u8>>) -> DaprError {
     match (status, body.error_code.as_str()) {
         (409, _) => DaprError::EtagMismatch,
         (500, "ERR_STATE_TRANSACTION") => DaprError::TransactionFailed(body.message),
-        _ => DaprError::Api { status, code: body.error_code, message: body.message },
+        _ => DaprError::Api {
+            status,
+            code: body.error_code,
+            message: body.message,
+        },
     }
 }
 
@@ -248,7 +327,9 @@ fn encode(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for byte in segment.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => out.push(byte as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
+                out.push(byte as char)
+            }
             _ => out.push_str(&format!("%{byte:02X}")),
         }
     }
@@ -273,21 +354,38 @@ mod tests {
     }
 
     impl Transport for Canned {
-        async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, TransportError> {
+        async fn send(
+            &self,
+            request: http::Request<Vec<u8>>,
+        ) -> Result<http::Response<Vec<u8>>, TransportError> {
             self.seen.borrow_mut().push(request);
-            Ok(http::Response::builder().status(self.status).header("etag", "7").body(self.body.as_bytes().to_vec()).unwrap())
+            Ok(http::Response::builder()
+                .status(self.status)
+                .header("etag", "7")
+                .body(self.body.as_bytes().to_vec())
+                .unwrap())
         }
     }
 
     fn client(status: u16, body: &'static str) -> DaprClient<Canned> {
-        DaprClient::new("http://127.0.0.1:3500/", Canned { status, body, seen: RefCell::new(Vec::new()) })
+        DaprClient::new(
+            "http://127.0.0.1:3500/",
+            Canned {
+                status,
+                body,
+                seen: RefCell::new(Vec::new()),
+            },
+        )
     }
 
     fn block_on<F: Future>(future: F) -> F::Output {
         // The canned transport never suspends, so one poll completes the future.
         let mut future = std::pin::pin!(future);
         let waker = std::task::Waker::noop();
-        match future.as_mut().poll(&mut std::task::Context::from_waker(waker)) {
+        match future
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+        {
             std::task::Poll::Ready(output) => output,
             std::task::Poll::Pending => panic!("canned transport suspended"),
         }
@@ -296,19 +394,36 @@ mod tests {
     #[test]
     fn a_missing_key_is_none_and_a_present_one_carries_its_etag() {
         assert_eq!(block_on(client(204, "").get_state("s", "k")).unwrap(), None);
-        let entry = block_on(client(200, r#"{"a":1}"#).get_state("s", "k")).unwrap().unwrap();
+        let entry = block_on(client(200, r#"{"a":1}"#).get_state("s", "k"))
+            .unwrap()
+            .unwrap();
         assert_eq!(entry.value, serde_json::json!({"a": 1}));
         assert_eq!(entry.etag.as_deref(), Some("7"));
     }
 
     #[test]
     fn conflicts_are_recognised() {
-        let err = block_on(client(409, r#"{"errorCode":"ERR_STATE_SAVE","message":"etag"}"#).save_state("s", &[])).unwrap_err();
+        let err = block_on(
+            client(409, r#"{"errorCode":"ERR_STATE_SAVE","message":"etag"}"#).save_state("s", &[]),
+        )
+        .unwrap_err();
         assert_eq!(err, DaprError::EtagMismatch);
-        let err = block_on(client(500, r#"{"errorCode":"ERR_STATE_TRANSACTION","message":"x"}"#).transact("s", &[])).unwrap_err();
+        let err = block_on(
+            client(
+                500,
+                r#"{"errorCode":"ERR_STATE_TRANSACTION","message":"x"}"#,
+            )
+            .transact("s", &[]),
+        )
+        .unwrap_err();
         assert!(err.is_conflict());
-        let err = block_on(client(500, r#"{"errorCode":"ERR_PUBSUB_PUBLISH_MESSAGE","message":"down"}"#)
-            .publish_cloudevent("p", "t", &Value::Null))
+        let err = block_on(
+            client(
+                500,
+                r#"{"errorCode":"ERR_PUBSUB_PUBLISH_MESSAGE","message":"down"}"#,
+            )
+            .publish_cloudevent("p", "t", &Value::Null),
+        )
         .unwrap_err();
         assert!(!err.is_conflict());
         assert!(matches!(err, DaprError::Api { status: 500, .. }));
@@ -317,14 +432,26 @@ mod tests {
     #[test]
     fn requests_follow_the_dapr_http_api() {
         let c = client(204, "");
-        block_on(c.publish_cloudevent("pubsub", "task-events", &serde_json::json!({"id": "1"}))).unwrap();
-        let item = StateItem::new("k", serde_json::json!(1)).expecting(None).with_ttl_seconds(60);
+        block_on(c.publish_cloudevent("pubsub", "task-events", &serde_json::json!({"id": "1"})))
+            .unwrap();
+        let item = StateItem::new("k", serde_json::json!(1))
+            .expecting(None)
+            .with_ttl_seconds(60);
         block_on(c.transact("statestore", &[TransactionOp::Upsert(item)])).unwrap();
         block_on(c.delete_state("statestore", "a b", Some("3"))).unwrap();
         let seen = c.transport().seen.borrow();
-        assert_eq!(seen[0].uri(), "http://127.0.0.1:3500/v1.0/publish/pubsub/task-events");
-        assert_eq!(seen[0].headers()["content-type"], "application/cloudevents+json");
-        assert_eq!(seen[1].uri(), "http://127.0.0.1:3500/v1.0/state/statestore/transaction");
+        assert_eq!(
+            seen[0].uri(),
+            "http://127.0.0.1:3500/v1.0/publish/pubsub/task-events"
+        );
+        assert_eq!(
+            seen[0].headers()["content-type"],
+            "application/cloudevents+json"
+        );
+        assert_eq!(
+            seen[1].uri(),
+            "http://127.0.0.1:3500/v1.0/state/statestore/transaction"
+        );
         let body: Value = serde_json::from_slice(seen[1].body()).unwrap();
         assert_eq!(
             body,
@@ -332,7 +459,10 @@ mod tests {
                 "key": "k", "value": 1, "metadata": {"ttlInSeconds": "60"},
                 "options": {"concurrency": "first-write"}}}]})
         );
-        assert_eq!(seen[2].uri(), "http://127.0.0.1:3500/v1.0/state/statestore/a%20b");
+        assert_eq!(
+            seen[2].uri(),
+            "http://127.0.0.1:3500/v1.0/state/statestore/a%20b"
+        );
         assert_eq!(seen[2].headers()["if-match"], "3");
     }
 }

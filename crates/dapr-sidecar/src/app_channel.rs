@@ -29,7 +29,10 @@ pub struct NoApps;
 
 impl AppChannel for NoApps {
     fn call(&self, app_id: &str, _request: http::Request<Bytes>) -> AppCallFuture<'_> {
-        let error = AppCallError { app_id: app_id.to_owned(), message: "no app channel configured".to_owned() };
+        let error = AppCallError {
+            app_id: app_id.to_owned(),
+            message: "no app channel configured".to_owned(),
+        };
         Box::pin(async move { Err(error) })
     }
 }

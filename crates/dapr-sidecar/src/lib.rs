@@ -38,9 +38,9 @@ use bytes::Bytes;
 
 pub use app_channel::{AppCallError, AppCallFuture, AppChannel, NoApps};
 pub use clock::{Clock, SystemClock};
-pub use metrics::Metrics;
 pub use error::{ApiError, StoreError};
 pub use faults::Faults;
+pub use metrics::Metrics;
 pub use pubsub::PublishedMessage;
 pub use state::{
     Concurrency, InMemoryStateStore, KeyPrefix, StateStore, StateStoreConfig, StoredItem, WriteOp,

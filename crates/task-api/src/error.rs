@@ -89,7 +89,10 @@ impl ApiError {
             other => other.to_string(),
         };
         let mut error = json!({ "code": self.code(), "message": message });
-        if let Self::Validation(FieldError { field: Some(field), .. }) = &self {
+        if let Self::Validation(FieldError {
+            field: Some(field), ..
+        }) = &self
+        {
             error["field"] = json!(field);
         }
         let mut response = http::Response::builder()

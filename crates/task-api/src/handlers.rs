@@ -3,8 +3,8 @@ use crate::error::ApiError;
 use crate::log::RequestLog;
 use crate::request::{etag, header, idempotency_key, if_match, json_body, query_pairs};
 use crate::store::{
-    BUCKET_SCHEMA_VERSION, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, MAX_WRITE_ATTEMPTS, Store, backoff, bucket_of, due_after_commit,
-    idempotency_key as idempotency_state_key,
+    BUCKET_SCHEMA_VERSION, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, MAX_WRITE_ATTEMPTS, Store,
+    backoff, bucket_of, due_after_commit, idempotency_key as idempotency_state_key,
 };
 use crate::{App, Runtime};
 use dapr_client::{StateItem, TransactionOp};
@@ -31,7 +31,10 @@ pub async fn route<R: Runtime>(
         ["api", "healthz"] => {
             log.route = "/api/healthz";
             only(method, &[Method::GET, Method::HEAD], "GET, HEAD")?;
-            Ok(json_response(200, &json!({ "status": "ok", "app_id": "chat-api" })))
+            Ok(json_response(
+                200,
+                &json!({ "status": "ok", "app_id": "chat-api" }),
+            ))
         }
         ["api", "openapi.json"] => {
             log.route = "/api/openapi.json";
@@ -46,11 +49,19 @@ pub async fn route<R: Runtime>(
             log.route = "/api/tasks";
             only(method, &[Method::GET, Method::POST], "GET, POST")?;
             let user = app.authenticate(request, log)?;
-            if method == Method::POST { app.create(request, &user, log).await } else { app.list(request, &user, log).await }
+            if method == Method::POST {
+                app.create(request, &user, log).await
+            } else {
+                app.list(request, &user, log).await
+            }
         }
         ["api", "tasks", id] => {
             log.route = "/api/tasks/{id}";
-            only(method, &[Method::GET, Method::PATCH, Method::PUT, Method::DELETE], "GET, PATCH, PUT, DELETE")?;
+            only(
+                method,
+                &[Method::GET, Method::PATCH, Method::PUT, Method::DELETE],
+                "GET, PATCH, PUT, DELETE",
+            )?;
             let user = app.authenticate(request, log)?;
             let id = parse_id(id)?;
             match *method {
@@ -58,22 +69,36 @@ pub async fn route<R: Runtime>(
                 Method::DELETE => app.delete(request, &user, id, log).await,
                 Method::PATCH => {
                     let patch = TaskPatch::from_json(&json_body(request)?)?;
-                    app.update(request, &user, id, Change::Patch(patch), log).await
+                    app.update(request, &user, id, Change::Patch(patch), log)
+                        .await
                 }
                 _ => {
                     let draft = TaskDraft::from_json(&json_body(request)?)?;
-                    app.update(request, &user, id, Change::Replace(draft), log).await
+                    app.update(request, &user, id, Change::Replace(draft), log)
+                        .await
                 }
             }
         }
         ["api", "tasks", id, action @ ("complete" | "reopen")] => {
-            log.route = if *action == "complete" { "/api/tasks/{id}/complete" } else { "/api/tasks/{id}/reopen" };
+            log.route = if *action == "complete" {
+                "/api/tasks/{id}/complete"
+            } else {
+                "/api/tasks/{id}/reopen"
+            };
             only(method, &[Method::POST], "POST")?;
             let user = app.authenticate(request, log)?;
             let id = parse_id(id)?;
-            let status = if *action == "complete" { Status::Completed } else { Status::Pending };
-            let patch = TaskPatch { status: Some(status), ..TaskPatch::default() };
-            app.update(request, &user, id, Change::Patch(patch), log).await
+            let status = if *action == "complete" {
+                Status::Completed
+            } else {
+                Status::Pending
+            };
+            let patch = TaskPatch {
+                status: Some(status),
+                ..TaskPatch::default()
+            };
+            app.update(request, &user, id, Change::Patch(patch), log)
+                .await
         }
         ["job", _name] => {
             log.route = "/job/{name}";
@@ -96,31 +121,54 @@ enum Change {
 
 impl<R: Runtime> App<R> {
     fn store(&self) -> Store<'_, R> {
-        Store { dapr: &self.dapr, state_store: &self.config.state_store, pubsub: &self.config.pubsub }
+        Store {
+            dapr: &self.dapr,
+            state_store: &self.config.state_store,
+            pubsub: &self.config.pubsub,
+        }
     }
 
-    fn authenticate(&self, request: &http::Request<Vec<u8>>, log: &mut RequestLog) -> Result<String, ApiError> {
+    fn authenticate(
+        &self,
+        request: &http::Request<Vec<u8>>,
+        log: &mut RequestLog,
+    ) -> Result<String, ApiError> {
         let now = self.runtime().now().timestamp().max(0) as u64;
-        match authenticate(header(request, "authorization"), &self.config.jwt_secret, now) {
+        match authenticate(
+            header(request, "authorization"),
+            &self.config.jwt_secret,
+            now,
+        ) {
             Ok(user) => {
                 log.user = Some(user.clone());
                 Ok(user)
             }
-            Err(AuthError::NoSecret) => Err(ApiError::Internal("the jwt_secret variable is empty".to_owned())),
+            Err(AuthError::NoSecret) => Err(ApiError::Internal(
+                "the jwt_secret variable is empty".to_owned(),
+            )),
             Err(error) => Err(ApiError::Unauthorized(error.to_string())),
         }
     }
 
     fn check_app_token(&self, request: &http::Request<Vec<u8>>) -> Result<(), ApiError> {
         match self.config.app_api_token.as_deref() {
-            Some(token) if !token.is_empty() && header(request, "dapr-api-token") != Some(token) => {
-                Err(ApiError::Unauthorized("missing or wrong dapr-api-token".to_owned()))
+            Some(token)
+                if !token.is_empty() && header(request, "dapr-api-token") != Some(token) =>
+            {
+                Err(ApiError::Unauthorized(
+                    "missing or wrong dapr-api-token".to_owned(),
+                ))
             }
             _ => Ok(()),
         }
     }
 
-    async fn create(&self, request: &http::Request<Vec<u8>>, user: &str, log: &mut RequestLog) -> Result<Response, ApiError> {
+    async fn create(
+        &self,
+        request: &http::Request<Vec<u8>>,
+        user: &str,
+        log: &mut RequestLog,
+    ) -> Result<Response, ApiError> {
         let body = json_body(request)?;
         let draft = TaskDraft::from_json(&body)?;
         let store = self.store();
@@ -140,7 +188,13 @@ impl<R: Runtime> App<R> {
             let task = Task::create(Uuid::new_v4(), user, draft.clone(), now);
             let bucket = bucket_of(task.id);
             let mut loaded = store.load_bucket(user, bucket).await?;
-            let event = task_event(TaskEventType::Created, Uuid::new_v4(), now, &task, &task.set_fields_list());
+            let event = task_event(
+                TaskEventType::Created,
+                Uuid::new_v4(),
+                now,
+                &task,
+                &task.set_fields_list(),
+            );
             loaded.bucket.tasks.insert(task.id, task.clone());
             loaded.bucket.outbox.push(event.clone());
             let task_json = serde_json::to_value(&task).expect("serialisable");
@@ -153,15 +207,19 @@ impl<R: Runtime> App<R> {
                     body: task_json.clone(),
                     created_at: now,
                 };
-                let item = StateItem::new(state_key.clone(), serde_json::to_value(&record).expect("serialisable"))
-                    .expecting(None)
-                    .with_ttl_seconds(IDEMPOTENCY_TTL_SECONDS);
+                let item = StateItem::new(
+                    state_key.clone(),
+                    serde_json::to_value(&record).expect("serialisable"),
+                )
+                .expecting(None)
+                .with_ttl_seconds(IDEMPOTENCY_TTL_SECONDS);
                 operations.push(TransactionOp::Upsert(item));
             }
             match store.commit(&operations).await {
                 Ok(()) => {
                     let due = due_after_commit(&loaded.bucket.outbox, &event.id, now);
-                    log.event_ids.extend(store.publish_and_clear(user, bucket, &due).await);
+                    log.event_ids
+                        .extend(store.publish_and_clear(user, bucket, &due).await);
                     return Ok(task_response(201, &task));
                 }
                 Err(error) if error.is_conflict() => {
@@ -176,7 +234,9 @@ impl<R: Runtime> App<R> {
                 Err(error) => return Err(error.into()),
             }
         }
-        Err(ApiError::Conflict("too many concurrent writes; retry the request".to_owned()))
+        Err(ApiError::Conflict(
+            "too many concurrent writes; retry the request".to_owned(),
+        ))
     }
 
     async fn get(&self, user: &str, id: Uuid, log: &mut RequestLog) -> Result<Response, ApiError> {
@@ -184,25 +244,44 @@ impl<R: Runtime> App<R> {
         let bucket = bucket_of(id);
         let loaded = store.load_bucket(user, bucket).await?;
         if !loaded.bucket.outbox.is_empty() {
-            log.event_ids.extend(store.publish_and_clear(user, bucket, &loaded.bucket.outbox).await);
+            log.event_ids.extend(
+                store
+                    .publish_and_clear(user, bucket, &loaded.bucket.outbox)
+                    .await,
+            );
         }
         let task = loaded.bucket.tasks.get(&id).ok_or(ApiError::NotFound)?;
         Ok(task_response(200, task))
     }
 
-    async fn list(&self, request: &http::Request<Vec<u8>>, user: &str, log: &mut RequestLog) -> Result<Response, ApiError> {
+    async fn list(
+        &self,
+        request: &http::Request<Vec<u8>>,
+        user: &str,
+        log: &mut RequestLog,
+    ) -> Result<Response, ApiError> {
         let pairs = query_pairs(request);
-        let query = ListQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), self.runtime().now())?;
+        let query = ListQuery::parse(
+            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            self.runtime().now(),
+        )?;
         let store = self.store();
         let buckets = store.load_all(user).await?;
         // Listing reads every bucket anyway, so it also sweeps outboxes left by failed publishes.
         for (index, loaded) in buckets.iter().enumerate() {
             if !loaded.bucket.outbox.is_empty() {
-                log.event_ids.extend(store.publish_and_clear(user, index as u8, &loaded.bucket.outbox).await);
+                log.event_ids.extend(
+                    store
+                        .publish_and_clear(user, index as u8, &loaded.bucket.outbox)
+                        .await,
+                );
             }
         }
         let page = query.run(buckets.iter().flat_map(|b| b.bucket.tasks.values()));
-        Ok(json_response(200, &serde_json::to_value(&page).expect("serialisable")))
+        Ok(json_response(
+            200,
+            &serde_json::to_value(&page).expect("serialisable"),
+        ))
     }
 
     async fn update(
@@ -239,17 +318,26 @@ impl<R: Runtime> App<R> {
             match store.commit(&[store.bucket_write(&loaded)]).await {
                 Ok(()) => {
                     let due = due_after_commit(&loaded.bucket.outbox, &event.id, now);
-                    log.event_ids.extend(store.publish_and_clear(user, bucket, &due).await);
+                    log.event_ids
+                        .extend(store.publish_and_clear(user, bucket, &due).await);
                     return Ok(task_response(200, &updated));
                 }
                 Err(error) if error.is_conflict() => backoff(self.runtime(), attempt).await,
                 Err(error) => return Err(error.into()),
             }
         }
-        Err(ApiError::Conflict("too many concurrent writes to this task; retry the request".to_owned()))
+        Err(ApiError::Conflict(
+            "too many concurrent writes to this task; retry the request".to_owned(),
+        ))
     }
 
-    async fn delete(&self, request: &http::Request<Vec<u8>>, user: &str, id: Uuid, log: &mut RequestLog) -> Result<Response, ApiError> {
+    async fn delete(
+        &self,
+        request: &http::Request<Vec<u8>>,
+        user: &str,
+        id: Uuid,
+        log: &mut RequestLog,
+    ) -> Result<Response, ApiError> {
         let expected_version = if_match(request)?;
         let store = self.store();
         let bucket = bucket_of(id);
@@ -265,19 +353,29 @@ impl<R: Runtime> App<R> {
             match store.commit(&[store.bucket_write(&loaded)]).await {
                 Ok(()) => {
                     let due = due_after_commit(&loaded.bucket.outbox, &event.id, now);
-                    log.event_ids.extend(store.publish_and_clear(user, bucket, &due).await);
-                    return Ok(http::Response::builder().status(204).body(Vec::new()).expect("valid response"));
+                    log.event_ids
+                        .extend(store.publish_and_clear(user, bucket, &due).await);
+                    return Ok(http::Response::builder()
+                        .status(204)
+                        .body(Vec::new())
+                        .expect("valid response"));
                 }
                 Err(error) if error.is_conflict() => backoff(self.runtime(), attempt).await,
                 Err(error) => return Err(error.into()),
             }
         }
-        Err(ApiError::Conflict("too many concurrent writes to this task; retry the request".to_owned()))
+        Err(ApiError::Conflict(
+            "too many concurrent writes to this task; retry the request".to_owned(),
+        ))
     }
 }
 
 fn only(method: &Method, allowed: &[Method], allow: &'static str) -> Result<(), ApiError> {
-    if allowed.contains(method) { Ok(()) } else { Err(ApiError::MethodNotAllowed { allow }) }
+    if allowed.contains(method) {
+        Ok(())
+    } else {
+        Err(ApiError::MethodNotAllowed { allow })
+    }
 }
 
 /// Task ids are UUIDs; anything else cannot name a task.
@@ -298,7 +396,10 @@ fn replay(record: &IdempotencyRecord, fingerprint: &str) -> Result<Response, Api
     let task: Task = serde_json::from_value(record.body.clone())
         .map_err(|e| ApiError::Internal(format!("idempotency record holds no task: {e}")))?;
     let mut response = task_response(record.status, &task);
-    response.headers_mut().insert("idempotency-replayed", http::HeaderValue::from_static("true"));
+    response.headers_mut().insert(
+        "idempotency-replayed",
+        http::HeaderValue::from_static("true"),
+    );
     Ok(response)
 }
 
@@ -315,7 +416,12 @@ fn task_response(status: u16, task: &Task) -> Response {
     let headers = response.headers_mut();
     headers.insert("etag", etag(task.version).parse().expect("valid header"));
     if status == 201 {
-        headers.insert("location", format!("/api/tasks/{}", task.id).parse().expect("valid header"));
+        headers.insert(
+            "location",
+            format!("/api/tasks/{}", task.id)
+                .parse()
+                .expect("valid header"),
+        );
     }
     response
 }

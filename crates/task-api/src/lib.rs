@@ -50,13 +50,19 @@ pub struct App<R> {
 
 impl<R: Runtime> App<R> {
     pub fn new(dapr_url: &str, runtime: R, config: Config) -> Self {
-        Self { dapr: DaprClient::new(dapr_url, runtime), config }
+        Self {
+            dapr: DaprClient::new(dapr_url, runtime),
+            config,
+        }
     }
 
     /// Serve one request and write its log line.
     pub async fn handle(&self, request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
         let started = std::time::Instant::now();
-        let mut log = log::RequestLog { method: request.method().to_string(), ..Default::default() };
+        let mut log = log::RequestLog {
+            method: request.method().to_string(),
+            ..Default::default()
+        };
         let response = match handlers::route(self, &request, &mut log).await {
             Ok(response) => response,
             Err(error) => {

@@ -36,5 +36,8 @@ impl RequestLog {
 }
 
 pub fn warn(message: &str, cause: &str) {
-    eprintln!("{}", json!({ "level": "warn", "msg": message, "cause": cause }));
+    eprintln!(
+        "{}",
+        json!({ "level": "warn", "msg": message, "cause": cause })
+    );
 }

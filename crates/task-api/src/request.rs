@@ -14,17 +14,30 @@ pub fn header<'a>(request: &'a http::Request<Vec<u8>>, name: &str) -> Option<&'a
 pub fn json_body(request: &http::Request<Vec<u8>>) -> Result<Value, ApiError> {
     let declared = header(request, "content-length").and_then(|v| v.parse::<usize>().ok());
     if request.body().len() > MAX_BODY_BYTES || declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES });
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
     }
     let media_type = header(request, "content-type")
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
-    if media_type != "application/json" && !(media_type.starts_with("application/") && media_type.ends_with("+json")) {
+    if media_type != "application/json"
+        && !(media_type.starts_with("application/") && media_type.ends_with("+json"))
+    {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let value: Value = serde_json::from_slice(request.body()).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let value: Value = serde_json::from_slice(request.body())
+        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
     if !value.is_object() {
-        return Err(ApiError::MalformedJson("the body must be a JSON object".to_owned()));
+        return Err(ApiError::MalformedJson(
+            "the body must be a JSON object".to_owned(),
+        ));
     }
     Ok(value)
 }
@@ -40,7 +53,9 @@ pub fn query_pairs(request: &http::Request<Vec<u8>>) -> Vec<(String, String)> {
 
 /// The version an `If-Match` header requires: `None` = no precondition or `*`.
 pub fn if_match(request: &http::Request<Vec<u8>>) -> Result<Option<u64>, ApiError> {
-    let Some(raw) = header(request, "if-match") else { return Ok(None) };
+    let Some(raw) = header(request, "if-match") else {
+        return Ok(None);
+    };
     let raw = raw.trim();
     if raw == "*" {
         return Ok(None);
@@ -49,17 +64,32 @@ pub fn if_match(request: &http::Request<Vec<u8>>) -> Result<Option<u64>, ApiErro
         .trim_matches('"')
         .parse::<u64>()
         .map(Some)
-        .map_err(|_| FieldError::new("If-Match", "must be an ETag returned by this API, e.g. \"3\"").into())
+        .map_err(|_| {
+            FieldError::new(
+                "If-Match",
+                "must be an ETag returned by this API, e.g. \"3\"",
+            )
+            .into()
+        })
 }
 
 /// An `Idempotency-Key` header: 1–255 visible ASCII characters.
 pub fn idempotency_key(request: &http::Request<Vec<u8>>) -> Result<Option<String>, ApiError> {
-    let Some(raw) = request.headers().get("idempotency-key") else { return Ok(None) };
+    let Some(raw) = request.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
     match raw.to_str() {
-        Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic() && b != b'|') => {
+        Ok(key)
+            if (1..=255).contains(&key.len())
+                && key.bytes().all(|b| b.is_ascii_graphic() && b != b'|') =>
+        {
             Ok(Some(key.to_owned()))
         }
-        _ => Err(FieldError::new("Idempotency-Key", "must be 1–255 visible ASCII characters other than |").into()),
+        _ => Err(FieldError::new(
+            "Idempotency-Key",
+            "must be 1–255 visible ASCII characters other than |",
+        )
+        .into()),
     }
 }
 

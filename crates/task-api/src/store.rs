@@ -70,7 +70,9 @@ fn escape_user(user: &str) -> String {
     let mut out = String::with_capacity(user.len());
     for byte in user.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'@' => out.push(byte as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'@' => {
+                out.push(byte as char)
+            }
             _ => out.push_str(&format!("%{byte:02X}")),
         }
     }
@@ -81,8 +83,16 @@ impl<R: Runtime> Store<'_, R> {
     pub async fn load_bucket(&self, user: &str, bucket: u8) -> Result<LoadedBucket, ApiError> {
         let key = bucket_key(user, bucket);
         match self.dapr.get_state(self.state_store, &key).await? {
-            None => Ok(LoadedBucket { key, bucket: empty_bucket(), etag: None }),
-            Some(entry) => Ok(LoadedBucket { bucket: parse_bucket(&key, entry.value)?, key, etag: entry.etag }),
+            None => Ok(LoadedBucket {
+                key,
+                bucket: empty_bucket(),
+                etag: None,
+            }),
+            Some(entry) => Ok(LoadedBucket {
+                bucket: parse_bucket(&key, entry.value)?,
+                key,
+                etag: entry.etag,
+            }),
         }
     }
 
@@ -93,12 +103,16 @@ impl<R: Runtime> Store<'_, R> {
         items
             .into_iter()
             .map(|item| match item.data {
-                None | Some(serde_json::Value::Null) => {
-                    Ok(LoadedBucket { key: item.key, bucket: empty_bucket(), etag: None })
-                }
-                Some(value) => {
-                    Ok(LoadedBucket { bucket: parse_bucket(&item.key, value)?, key: item.key, etag: item.etag })
-                }
+                None | Some(serde_json::Value::Null) => Ok(LoadedBucket {
+                    key: item.key,
+                    bucket: empty_bucket(),
+                    etag: None,
+                }),
+                Some(value) => Ok(LoadedBucket {
+                    bucket: parse_bucket(&item.key, value)?,
+                    key: item.key,
+                    etag: item.etag,
+                }),
             })
             .collect()
     }
@@ -106,7 +120,9 @@ impl<R: Runtime> Store<'_, R> {
     /// The write of one bucket, guarded by the ETag it was read with.
     pub fn bucket_write(&self, loaded: &LoadedBucket) -> TransactionOp {
         let value = serde_json::to_value(&loaded.bucket).expect("serialisable");
-        TransactionOp::Upsert(StateItem::new(loaded.key.clone(), value).expecting(loaded.etag.clone()))
+        TransactionOp::Upsert(
+            StateItem::new(loaded.key.clone(), value).expecting(loaded.etag.clone()),
+        )
     }
 
     pub async fn commit(&self, operations: &[TransactionOp]) -> Result<(), DaprError> {
@@ -116,9 +132,9 @@ impl<R: Runtime> Store<'_, R> {
     pub async fn read_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, ApiError> {
         match self.dapr.get_state(self.state_store, key).await? {
             None => Ok(None),
-            Some(entry) => serde_json::from_value(entry.value)
-                .map(Some)
-                .map_err(|e| ApiError::Internal(format!("idempotency record {key} is unreadable: {e}"))),
+            Some(entry) => serde_json::from_value(entry.value).map(Some).map_err(|e| {
+                ApiError::Internal(format!("idempotency record {key} is unreadable: {e}"))
+            }),
         }
     }
 
@@ -126,14 +142,26 @@ impl<R: Runtime> Store<'_, R> {
     /// earlier ones), then remove what went out from the bucket's outbox. A failed publish leaves
     /// the event for the next sweep; a failed removal only means the event is published again
     /// later with the same id, which consumers dedupe. Returns the ids published.
-    pub async fn publish_and_clear(&self, user: &str, bucket: u8, events: &[CloudEvent]) -> Vec<String> {
+    pub async fn publish_and_clear(
+        &self,
+        user: &str,
+        bucket: u8,
+        events: &[CloudEvent],
+    ) -> Vec<String> {
         let mut published = Vec::new();
         for event in events {
             let value = serde_json::to_value(event).expect("serialisable");
-            match self.dapr.publish_cloudevent(self.pubsub, TASK_EVENTS_TOPIC, &value).await {
+            match self
+                .dapr
+                .publish_cloudevent(self.pubsub, TASK_EVENTS_TOPIC, &value)
+                .await
+            {
                 Ok(()) => published.push(event.id.clone()),
                 Err(error) => {
-                    crate::log::warn(&format!("publish of event {} failed; kept in the outbox", event.id), &error.to_string());
+                    crate::log::warn(
+                        &format!("publish of event {} failed; kept in the outbox", event.id),
+                        &error.to_string(),
+                    );
                     break;
                 }
             }
@@ -148,10 +176,15 @@ impl<R: Runtime> Store<'_, R> {
         for attempt in 0..MAX_WRITE_ATTEMPTS {
             let mut loaded = match self.load_bucket(user, bucket).await {
                 Ok(loaded) => loaded,
-                Err(error) => return crate::log::warn("outbox cleanup read failed", &error.to_string()),
+                Err(error) => {
+                    return crate::log::warn("outbox cleanup read failed", &error.to_string());
+                }
             };
             let before = loaded.bucket.outbox.len();
-            loaded.bucket.outbox.retain(|event| !published.contains(&event.id));
+            loaded
+                .bucket
+                .outbox
+                .retain(|event| !published.contains(&event.id));
             if loaded.bucket.outbox.len() == before {
                 return; // someone else already cleared them
             }
@@ -167,7 +200,11 @@ impl<R: Runtime> Store<'_, R> {
 /// Events in an outbox a writer should publish after its commit: its own event, plus leftovers old
 /// enough that the writer that committed them has surely given up. Younger leftovers belong to
 /// writers still in flight; publishing them too would multiply duplicates under contention.
-pub fn due_after_commit(outbox: &[CloudEvent], own_event: &str, now: chrono::DateTime<chrono::Utc>) -> Vec<CloudEvent> {
+pub fn due_after_commit(
+    outbox: &[CloudEvent],
+    own_event: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<CloudEvent> {
     outbox
         .iter()
         .filter(|event| event.id == own_event || event.time.is_none_or(|t| now - t > OUTBOX_GRACE))
@@ -180,15 +217,21 @@ pub fn due_after_commit(outbox: &[CloudEvent], own_event: &str, now: chrono::Dat
 pub async fn backoff<R: Runtime>(runtime: &R, attempt: u32) {
     let window_micros = 1000u128 << attempt.min(6);
     let jitter = (Uuid::new_v4().as_u128() % window_micros) as u64;
-    runtime.sleep(std::time::Duration::from_micros(jitter)).await;
+    runtime
+        .sleep(std::time::Duration::from_micros(jitter))
+        .await;
 }
 
 fn empty_bucket() -> Bucket {
-    Bucket { schema_version: BUCKET_SCHEMA_VERSION, ..Bucket::default() }
+    Bucket {
+        schema_version: BUCKET_SCHEMA_VERSION,
+        ..Bucket::default()
+    }
 }
 
 fn parse_bucket(key: &str, value: serde_json::Value) -> Result<Bucket, ApiError> {
-    serde_json::from_value(value).map_err(|e| ApiError::Internal(format!("stored document {key} is unreadable: {e}")))
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::Internal(format!("stored document {key} is unreadable: {e}")))
 }
 
 #[cfg(test)]
@@ -199,7 +242,8 @@ mod tests {
     fn keys_escape_separators_and_spread_over_buckets() {
         assert_eq!(bucket_key("alice", 5), "tasks:alice:05");
         assert_eq!(bucket_key("a||b c", 63), "tasks:a%7C%7Cb%20c:3f");
-        let used: std::collections::HashSet<u8> = (0..1000).map(|_| bucket_of(Uuid::new_v4())).collect();
+        let used: std::collections::HashSet<u8> =
+            (0..1000).map(|_| bucket_of(Uuid::new_v4())).collect();
         assert!(used.len() > 50 && used.iter().all(|b| *b < BUCKETS));
     }
 }

@@ -33,7 +33,11 @@ struct Claims {
 }
 
 /// The authenticated user id from an `Authorization` header value.
-pub fn authenticate(header: Option<&str>, secret: &[u8], now_unix: u64) -> Result<String, AuthError> {
+pub fn authenticate(
+    header: Option<&str>,
+    secret: &[u8],
+    now_unix: u64,
+) -> Result<String, AuthError> {
     if secret.is_empty() {
         return Err(AuthError::NoSecret);
     }
@@ -48,13 +52,17 @@ pub fn authenticate(header: Option<&str>, secret: &[u8], now_unix: u64) -> Resul
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.leeway = LEEWAY_SECONDS;
-    let claims = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
-        .map_err(|e| AuthError::Invalid(e.to_string()))?
-        .claims;
+    let claims =
+        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
+            .map_err(|e| AuthError::Invalid(e.to_string()))?
+            .claims;
     if claims.exp + LEEWAY_SECONDS < now_unix {
         return Err(AuthError::Expired);
     }
-    if claims.nbf.is_some_and(|nbf| nbf > now_unix + LEEWAY_SECONDS) {
+    if claims
+        .nbf
+        .is_some_and(|nbf| nbf > now_unix + LEEWAY_SECONDS)
+    {
         return Err(AuthError::NotYetValid);
     }
     if claims.sub.trim().is_empty() {
@@ -65,9 +73,18 @@ pub fn authenticate(header: Option<&str>, secret: &[u8], now_unix: u64) -> Resul
 
 /// Mint a token, as the front end would (dev tooling and tests).
 pub fn issue_token(secret: &[u8], user_id: &str, now_unix: u64, ttl_seconds: u64) -> String {
-    let claims = Claims { sub: user_id.to_owned(), exp: now_unix + ttl_seconds, nbf: None, iat: Some(now_unix) };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
-        .expect("HS256 signing cannot fail")
+    let claims = Claims {
+        sub: user_id.to_owned(),
+        exp: now_unix + ttl_seconds,
+        nbf: None,
+        iat: Some(now_unix),
+    };
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .expect("HS256 signing cannot fail")
 }
 
 #[cfg(test)]
@@ -84,27 +101,61 @@ mod tests {
     #[test]
     fn a_valid_token_yields_its_subject() {
         let token = issue_token(SECRET, "alice", NOW, 3600);
-        assert_eq!(authenticate(Some(&bearer(&token)), SECRET, NOW).unwrap(), "alice");
+        assert_eq!(
+            authenticate(Some(&bearer(&token)), SECRET, NOW).unwrap(),
+            "alice"
+        );
     }
 
     #[test]
     fn expired_foreign_and_malformed_tokens_are_rejected() {
         let token = issue_token(SECRET, "alice", NOW - 7200, 3600);
-        assert_eq!(authenticate(Some(&bearer(&token)), SECRET, NOW), Err(AuthError::Expired));
+        assert_eq!(
+            authenticate(Some(&bearer(&token)), SECRET, NOW),
+            Err(AuthError::Expired)
+        );
         let token = issue_token(b"other-secret", "alice", NOW, 3600);
-        assert!(matches!(authenticate(Some(&bearer(&token)), SECRET, NOW), Err(AuthError::Invalid(_))));
+        assert!(matches!(
+            authenticate(Some(&bearer(&token)), SECRET, NOW),
+            Err(AuthError::Invalid(_))
+        ));
         assert_eq!(authenticate(None, SECRET, NOW), Err(AuthError::Missing));
-        assert_eq!(authenticate(Some("Basic abc"), SECRET, NOW), Err(AuthError::NotBearer));
-        assert!(matches!(authenticate(Some("Bearer abc.def.ghi"), SECRET, NOW), Err(AuthError::Invalid(_))));
-        assert_eq!(authenticate(Some("Bearer x"), b"", NOW), Err(AuthError::NoSecret));
+        assert_eq!(
+            authenticate(Some("Basic abc"), SECRET, NOW),
+            Err(AuthError::NotBearer)
+        );
+        assert!(matches!(
+            authenticate(Some("Bearer abc.def.ghi"), SECRET, NOW),
+            Err(AuthError::Invalid(_))
+        ));
+        assert_eq!(
+            authenticate(Some("Bearer x"), b"", NOW),
+            Err(AuthError::NoSecret)
+        );
     }
 
     #[test]
     fn not_before_is_honoured_with_leeway() {
-        let claims = Claims { sub: "bob".into(), exp: NOW + 3600, nbf: Some(NOW + 600), iat: None };
-        let token = jsonwebtoken::encode(&Header::default(), &claims, &EncodingKey::from_secret(SECRET)).unwrap();
-        assert_eq!(authenticate(Some(&bearer(&token)), SECRET, NOW), Err(AuthError::NotYetValid));
-        assert_eq!(authenticate(Some(&bearer(&token)), SECRET, NOW + 590).unwrap(), "bob");
+        let claims = Claims {
+            sub: "bob".into(),
+            exp: NOW + 3600,
+            nbf: Some(NOW + 600),
+            iat: None,
+        };
+        let token = jsonwebtoken::encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        assert_eq!(
+            authenticate(Some(&bearer(&token)), SECRET, NOW),
+            Err(AuthError::NotYetValid)
+        );
+        assert_eq!(
+            authenticate(Some(&bearer(&token)), SECRET, NOW + 590).unwrap(),
+            "bob"
+        );
     }
 
     #[test]
@@ -113,7 +164,15 @@ mod tests {
         struct NoExp {
             sub: String,
         }
-        let token = jsonwebtoken::encode(&Header::default(), &NoExp { sub: "x".into() }, &EncodingKey::from_secret(SECRET)).unwrap();
-        assert!(matches!(authenticate(Some(&bearer(&token)), SECRET, NOW), Err(AuthError::Invalid(_))));
+        let token = jsonwebtoken::encode(
+            &Header::default(),
+            &NoExp { sub: "x".into() },
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        assert!(matches!(
+            authenticate(Some(&bearer(&token)), SECRET, NOW),
+            Err(AuthError::Invalid(_))
+        ));
     }
 }

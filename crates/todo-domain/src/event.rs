@@ -108,7 +108,13 @@ mod tests {
         let now: DateTime<Utc> = "2026-03-01T08:00:00Z".parse().unwrap();
         let draft = TaskDraft::from_json(&json!({"title": "x"})).unwrap();
         let task = Task::create(Uuid::new_v4(), "alice", draft, now);
-        let event = task_event(TaskEventType::Created, Uuid::nil(), now, &task, &task.set_fields_list());
+        let event = task_event(
+            TaskEventType::Created,
+            Uuid::nil(),
+            now,
+            &task,
+            &task.set_fields_list(),
+        );
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(json["specversion"], "1.0");
         assert_eq!(json["type"], "task.created");
@@ -129,8 +135,17 @@ mod tests {
         let open = Task::create(Uuid::new_v4(), "alice", draft, now);
         let mut done = open.clone();
         done.status = crate::fields::Status::Completed;
-        assert_eq!(TaskEventType::for_update(&open, &done), TaskEventType::Completed);
-        assert_eq!(TaskEventType::for_update(&done, &open), TaskEventType::Reopened);
-        assert_eq!(TaskEventType::for_update(&open, &open), TaskEventType::Updated);
+        assert_eq!(
+            TaskEventType::for_update(&open, &done),
+            TaskEventType::Completed
+        );
+        assert_eq!(
+            TaskEventType::for_update(&done, &open),
+            TaskEventType::Reopened
+        );
+        assert_eq!(
+            TaskEventType::for_update(&open, &open),
+            TaskEventType::Updated
+        );
     }
 }

@@ -28,7 +28,10 @@ impl Title {
             ));
         }
         if title.chars().any(char::is_control) {
-            return Err(FieldError::new("title", "must not contain control characters"));
+            return Err(FieldError::new(
+                "title",
+                "must not contain control characters",
+            ));
         }
         Ok(Self(title.to_owned()))
     }
@@ -121,7 +124,10 @@ pub fn parse_tags<'a>(raw: impl IntoIterator<Item = &'a str>) -> Result<Vec<Stri
             ));
         }
         if tag.chars().any(|c| c.is_control() || c == ',') {
-            return Err(FieldError::new("tags", "tags must not contain commas or control characters"));
+            return Err(FieldError::new(
+                "tags",
+                "tags must not contain commas or control characters",
+            ));
         }
         tags.push(tag);
     }
@@ -130,7 +136,10 @@ pub fn parse_tags<'a>(raw: impl IntoIterator<Item = &'a str>) -> Result<Vec<Stri
     if tags.len() > TAGS_MAX {
         return Err(FieldError::new(
             "tags",
-            format!("at most {TAGS_MAX} distinct tags are allowed (got {})", tags.len()),
+            format!(
+                "at most {TAGS_MAX} distinct tags are allowed (got {})",
+                tags.len()
+            ),
         ));
     }
     Ok(tags)
@@ -167,7 +176,10 @@ mod tests {
 
     #[test]
     fn title_is_trimmed_and_bounded() {
-        assert_eq!(Title::parse("  buy milk ").unwrap().into_inner(), "buy milk");
+        assert_eq!(
+            Title::parse("  buy milk ").unwrap().into_inner(),
+            "buy milk"
+        );
         assert!(Title::parse("   ").is_err());
         assert!(Title::parse(&"a".repeat(255)).is_ok());
         let err = Title::parse(&"a".repeat(256)).unwrap_err();
@@ -186,7 +198,10 @@ mod tests {
 
     #[test]
     fn tags_are_normalised_unique_and_bounded() {
-        assert_eq!(parse_tags([" Work", "home", "work "]).unwrap(), vec!["home", "work"]);
+        assert_eq!(
+            parse_tags([" Work", "home", "work "]).unwrap(),
+            vec!["home", "work"]
+        );
         assert!(parse_tags([""]).is_err());
         assert!(parse_tags([&*"t".repeat(51)]).is_err());
         let twenty: Vec<String> = (0..20).map(|i| format!("t{i}")).collect();
@@ -207,11 +222,17 @@ mod tests {
 
     #[test]
     fn status_priority_and_time_zone_parse_known_values_only() {
-        assert_eq!(Status::parse("in_progress", "status").unwrap(), Status::InProgress);
+        assert_eq!(
+            Status::parse("in_progress", "status").unwrap(),
+            Status::InProgress
+        );
         assert!(Status::parse("done", "status").is_err());
         assert_eq!(Priority::parse("high", "priority").unwrap(), Priority::High);
         assert!(Priority::parse("urgent", "priority").is_err());
-        assert_eq!(parse_time_zone("Europe/Berlin").unwrap(), chrono_tz::Europe::Berlin);
+        assert_eq!(
+            parse_time_zone("Europe/Berlin").unwrap(),
+            chrono_tz::Europe::Berlin
+        );
         assert!(parse_time_zone("Mars/Olympus").is_err());
     }
 }

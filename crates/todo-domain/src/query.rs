@@ -178,7 +178,8 @@ impl ListQuery {
             }
         }
         // Titles and due dates read naturally ascending; times and priority newest/highest first.
-        query.descending = order.unwrap_or(!matches!(query.sort, SortField::Title | SortField::DueDate));
+        query.descending =
+            order.unwrap_or(!matches!(query.sort, SortField::Title | SortField::DueDate));
         if let Some(cursor) = cursor {
             let position = decode_cursor(&cursor)?;
             if position.q != query.fingerprint() {
@@ -203,12 +204,23 @@ impl ListQuery {
         status_ok
             && (self.priorities.is_empty() || self.priorities.contains(&task.priority))
             && self.tags.iter().all(|tag| task.tags.contains(tag))
-            && self.due_before.is_none_or(|t| task.due_date.is_some_and(|due| due < t))
-            && self.due_after.is_none_or(|t| task.due_date.is_some_and(|due| due > t))
+            && self
+                .due_before
+                .is_none_or(|t| task.due_date.is_some_and(|due| due < t))
+            && self
+                .due_after
+                .is_none_or(|t| task.due_date.is_some_and(|due| due > t))
             && self.overdue.is_none_or(|wanted| wanted == overdue)
-            && self.has_due_date.is_none_or(|wanted| wanted == task.due_date.is_some())
-            && self.is_recurring.is_none_or(|wanted| wanted == task.is_recurring)
-            && self.search.as_deref().is_none_or(|term| search_matches(task, term))
+            && self
+                .has_due_date
+                .is_none_or(|wanted| wanted == task.due_date.is_some())
+            && self
+                .is_recurring
+                .is_none_or(|wanted| wanted == task.is_recurring)
+            && self
+                .search
+                .as_deref()
+                .is_none_or(|term| search_matches(task, term))
     }
 
     /// Filter, sort and cut one page out of `tasks` (all of the user's tasks, in any order).
@@ -226,7 +238,9 @@ impl ListQuery {
         // Only the first `limit + 1` are needed in order; a partial sort keeps large lists cheap.
         let wanted = self.limit + 1;
         if selected.len() > wanted {
-            selected.select_nth_unstable_by(wanted - 1, |a, b| self.compare((&a.0, &a.1.id), (&b.0, &b.1.id)));
+            selected.select_nth_unstable_by(wanted - 1, |a, b| {
+                self.compare((&a.0, &a.1.id), (&b.0, &b.1.id))
+            });
             selected.truncate(wanted);
         }
         selected.sort_by(|a, b| self.compare((&a.0, &a.1.id), (&b.0, &b.1.id)));
@@ -240,7 +254,10 @@ impl ListQuery {
             })),
             _ => None,
         };
-        Page { items: selected.into_iter().map(|(_, task)| task.clone()).collect(), next_cursor }
+        Page {
+            items: selected.into_iter().map(|(_, task)| task.clone()).collect(),
+            next_cursor,
+        }
     }
 
     fn sort_key(&self, task: &Task) -> SortKey {
@@ -262,7 +279,11 @@ impl ListQuery {
             (SortKey::Time(Some(_)), SortKey::Time(None)) => return Ordering::Less,
             _ => a.partial_cmp_same_kind(b),
         };
-        let by_key = if self.descending { by_key.reverse() } else { by_key };
+        let by_key = if self.descending {
+            by_key.reverse()
+        } else {
+            by_key
+        };
         by_key.then_with(|| a_id.cmp(b_id))
     }
 
@@ -301,7 +322,10 @@ impl SortKey {
 
 fn search_matches(task: &Task, term: &str) -> bool {
     task.title.to_lowercase().contains(term)
-        || task.description.as_deref().is_some_and(|d| d.to_lowercase().contains(term))
+        || task
+            .description
+            .as_deref()
+            .is_some_and(|d| d.to_lowercase().contains(term))
         || task.tags.iter().any(|tag| tag.contains(term))
 }
 
@@ -309,7 +333,10 @@ fn parse_bool(value: &str, field: &str) -> Result<bool, FieldError> {
     match value {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
-        other => Err(FieldError::new(field, format!("{other:?} is not a boolean; use true or false"))),
+        other => Err(FieldError::new(
+            field,
+            format!("{other:?} is not a boolean; use true or false"),
+        )),
     }
 }
 
@@ -338,7 +365,12 @@ mod tests {
 
     fn task(n: i64, body: serde_json::Value) -> Task {
         let draft = TaskDraft::from_json(&body).unwrap();
-        Task::create(Uuid::from_u128(n as u128), "alice", draft, t0() + Duration::minutes(n))
+        Task::create(
+            Uuid::from_u128(n as u128),
+            "alice",
+            draft,
+            t0() + Duration::minutes(n),
+        )
     }
 
     fn q(query: &str) -> ListQuery {
@@ -356,16 +388,31 @@ mod tests {
 
     fn sample() -> Vec<Task> {
         vec![
-            task(1, json!({"title": "Buy milk", "tags": ["home"], "priority": "low"})),
-            task(2, json!({"title": "write report", "description": "Quarterly NUMBERS", "tags": ["work"], "priority": "high", "due_date": "2026-03-05T00:00:00Z"})),
-            task(3, json!({"title": "Call mum", "status": "completed", "due_date": "2026-02-01T00:00:00Z"})),
-            task(4, json!({"title": "pay rent", "tags": ["home", "money"], "due_date": "2026-03-01T09:00:00Z", "recurrence_rule": "monthly"})),
+            task(
+                1,
+                json!({"title": "Buy milk", "tags": ["home"], "priority": "low"}),
+            ),
+            task(
+                2,
+                json!({"title": "write report", "description": "Quarterly NUMBERS", "tags": ["work"], "priority": "high", "due_date": "2026-03-05T00:00:00Z"}),
+            ),
+            task(
+                3,
+                json!({"title": "Call mum", "status": "completed", "due_date": "2026-02-01T00:00:00Z"}),
+            ),
+            task(
+                4,
+                json!({"title": "pay rent", "tags": ["home", "money"], "due_date": "2026-03-01T09:00:00Z", "recurrence_rule": "monthly"}),
+            ),
         ]
     }
 
     #[test]
     fn default_listing_is_newest_first() {
-        assert_eq!(titles(&q("").run(&sample())), ["pay rent", "Call mum", "write report", "Buy milk"]);
+        assert_eq!(
+            titles(&q("").run(&sample())),
+            ["pay rent", "Call mum", "write report", "Buy milk"]
+        );
     }
 
     #[test]
@@ -375,27 +422,45 @@ mod tests {
         assert_eq!(titles(&q("search=MONEY").run(&tasks)), ["pay rent"]);
         assert_eq!(titles(&q("status=completed").run(&tasks)), ["Call mum"]);
         assert_eq!(q("status=active").run(&tasks).items.len(), 3);
-        assert_eq!(titles(&q("priority=high,low&sort=title").run(&tasks)), ["Buy milk", "write report"]);
+        assert_eq!(
+            titles(&q("priority=high,low&sort=title").run(&tasks)),
+            ["Buy milk", "write report"]
+        );
         assert_eq!(titles(&q("tags=home,money").run(&tasks)), ["pay rent"]);
         assert_eq!(titles(&q("overdue=true").run(&tasks)), ["pay rent"]);
         assert_eq!(titles(&q("has_due_date=false").run(&tasks)), ["Buy milk"]);
         assert_eq!(titles(&q("is_recurring=true").run(&tasks)), ["pay rent"]);
-        assert_eq!(titles(&q("due_before=2026-03-02T00:00:00Z&sort=due_date").run(&tasks)), ["Call mum", "pay rent"]);
-        assert_eq!(titles(&q("due_after=2026-03-02T00:00:00Z").run(&tasks)), ["write report"]);
+        assert_eq!(
+            titles(&q("due_before=2026-03-02T00:00:00Z&sort=due_date").run(&tasks)),
+            ["Call mum", "pay rent"]
+        );
+        assert_eq!(
+            titles(&q("due_after=2026-03-02T00:00:00Z").run(&tasks)),
+            ["write report"]
+        );
     }
 
     #[test]
     fn undated_tasks_sort_last_by_due_date_in_both_orders() {
         let tasks = sample();
-        assert_eq!(titles(&q("sort=due_date").run(&tasks)), ["Call mum", "pay rent", "write report", "Buy milk"]);
-        assert_eq!(titles(&q("sort=due_date&order=desc").run(&tasks)), ["write report", "pay rent", "Call mum", "Buy milk"]);
+        assert_eq!(
+            titles(&q("sort=due_date").run(&tasks)),
+            ["Call mum", "pay rent", "write report", "Buy milk"]
+        );
+        assert_eq!(
+            titles(&q("sort=due_date&order=desc").run(&tasks)),
+            ["write report", "pay rent", "Call mum", "Buy milk"]
+        );
     }
 
     #[test]
     fn priority_and_title_sorts() {
         let tasks = sample();
         assert_eq!(titles(&q("sort=priority").run(&tasks))[0], "write report");
-        assert_eq!(titles(&q("sort=title").run(&tasks)), ["Buy milk", "Call mum", "pay rent", "write report"]);
+        assert_eq!(
+            titles(&q("sort=title").run(&tasks)),
+            ["Buy milk", "Call mum", "pay rent", "write report"]
+        );
     }
 
     #[test]
@@ -420,7 +485,9 @@ mod tests {
 
     #[test]
     fn pages_cover_everything_once_even_with_inserts_between_pages() {
-        let mut tasks: Vec<Task> = (0..25).map(|n| task(n, json!({"title": format!("t{n:02}")}))).collect();
+        let mut tasks: Vec<Task> = (0..25)
+            .map(|n| task(n, json!({"title": format!("t{n:02}")})))
+            .collect();
         let mut seen = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -443,9 +510,19 @@ mod tests {
 
     #[test]
     fn a_cursor_cannot_be_reused_with_other_filters() {
-        let tasks: Vec<Task> = (0..5).map(|n| task(n, json!({"title": format!("t{n}")}))).collect();
+        let tasks: Vec<Task> = (0..5)
+            .map(|n| task(n, json!({"title": format!("t{n}")})))
+            .collect();
         let cursor = q("limit=2").run(&tasks).next_cursor.unwrap();
-        let err = ListQuery::parse([("limit", "2"), ("sort", "title"), ("cursor", cursor.as_str())], t0()).unwrap_err();
+        let err = ListQuery::parse(
+            [
+                ("limit", "2"),
+                ("sort", "title"),
+                ("cursor", cursor.as_str()),
+            ],
+            t0(),
+        )
+        .unwrap_err();
         assert_eq!(err.field.as_deref(), Some("cursor"));
     }
 }

@@ -97,7 +97,9 @@ impl TaskPatch {
         let mut patch = TaskPatch::default();
         for (field, value) in object {
             match field.as_str() {
-                "title" => patch.title = Some(Title::parse(required_str(field, value)?)?.into_inner()),
+                "title" => {
+                    patch.title = Some(Title::parse(required_str(field, value)?)?.into_inner())
+                }
                 "description" => {
                     patch.description = Some(match optional_str(field, value)? {
                         Some(raw) => parse_description(raw)?,
@@ -111,16 +113,22 @@ impl TaskPatch {
                 "tags" => patch.tags = Some(parse_tag_array(value)?),
                 "due_date" => {
                     patch.due_date = Some(
-                        optional_str(field, value)?.map(|raw| parse_instant(raw, field)).transpose()?,
+                        optional_str(field, value)?
+                            .map(|raw| parse_instant(raw, field))
+                            .transpose()?,
                     )
                 }
-                "time_zone" => patch.time_zone = Some(parse_time_zone(required_str(field, value)?)?),
+                "time_zone" => {
+                    patch.time_zone = Some(parse_time_zone(required_str(field, value)?)?)
+                }
                 "reminder_offset_minutes" => {
                     patch.reminder_offset_minutes = Some(parse_offset(value)?)
                 }
                 "remind_at" => {
                     patch.remind_at = Some(
-                        optional_str(field, value)?.map(|raw| parse_instant(raw, field)).transpose()?,
+                        optional_str(field, value)?
+                            .map(|raw| parse_instant(raw, field))
+                            .transpose()?,
                     )
                 }
                 "recurrence_rule" => {
@@ -203,7 +211,10 @@ impl TaskDraft {
             reminder: None,
             recurrence_rule: patch.recurrence_rule.clone().flatten(),
         };
-        draft.reminder = match (patch.reminder_offset_minutes.flatten(), patch.remind_at.flatten()) {
+        draft.reminder = match (
+            patch.reminder_offset_minutes.flatten(),
+            patch.remind_at.flatten(),
+        ) {
             (Some(_), Some(_)) => return Err(both_reminders()),
             (Some(minutes), None) => Some(Reminder::MinutesBefore(minutes)),
             (None, Some(at)) => Some(Reminder::At(at)),
@@ -261,7 +272,9 @@ impl TaskDraft {
     /// When the reminder fires, if there is one.
     pub fn remind_at(&self) -> Option<DateTime<Utc>> {
         match (self.reminder?, self.due_date?) {
-            (Reminder::MinutesBefore(minutes), due) => Some(due - Duration::minutes(minutes.into())),
+            (Reminder::MinutesBefore(minutes), due) => {
+                Some(due - Duration::minutes(minutes.into()))
+            }
             (Reminder::At(at), _) => Some(at),
         }
     }
@@ -343,12 +356,20 @@ impl Task {
             ("description", self.description.is_some()),
             ("tags", !self.tags.is_empty()),
             ("due_date", self.due_date.is_some()),
-            ("reminder_offset_minutes", self.reminder_offset_minutes.is_some()),
+            (
+                "reminder_offset_minutes",
+                self.reminder_offset_minutes.is_some(),
+            ),
             ("remind_at", self.remind_at.is_some()),
             ("recurrence_rule", self.recurrence_rule.is_some()),
             ("completed_at", self.completed_at.is_some()),
         ];
-        fields.extend(optional.into_iter().filter(|(_, set)| *set).map(|(name, _)| name));
+        fields.extend(
+            optional
+                .into_iter()
+                .filter(|(_, set)| *set)
+                .map(|(name, _)| name),
+        );
         fields
     }
 
@@ -372,15 +393,22 @@ pub fn changed_fields(before: &Task, after: &Task) -> Vec<&'static str> {
     check("tags", before.tags != after.tags);
     check("due_date", before.due_date != after.due_date);
     check("time_zone", before.time_zone != after.time_zone);
-    check("reminder_offset_minutes", before.reminder_offset_minutes != after.reminder_offset_minutes);
+    check(
+        "reminder_offset_minutes",
+        before.reminder_offset_minutes != after.reminder_offset_minutes,
+    );
     check("remind_at", before.remind_at != after.remind_at);
-    check("recurrence_rule", before.recurrence_rule != after.recurrence_rule);
+    check(
+        "recurrence_rule",
+        before.recurrence_rule != after.recurrence_rule,
+    );
     check("completed_at", before.completed_at != after.completed_at);
     changed
 }
 
 fn as_object(body: &Value) -> Result<&Map<String, Value>, FieldError> {
-    body.as_object().ok_or_else(|| FieldError::general("the body must be a JSON object"))
+    body.as_object()
+        .ok_or_else(|| FieldError::general("the body must be a JSON object"))
 }
 
 fn unknown_field(field: &str) -> FieldError {
@@ -389,17 +417,25 @@ fn unknown_field(field: &str) -> FieldError {
     } else {
         FieldError::new(
             field,
-            format!("unknown or read-only field; writable fields are {}", WRITABLE_FIELDS.join(", ")),
+            format!(
+                "unknown or read-only field; writable fields are {}",
+                WRITABLE_FIELDS.join(", ")
+            ),
         )
     }
 }
 
 fn both_reminders() -> FieldError {
-    FieldError::new("remind_at", "give either reminder_offset_minutes or remind_at, not both")
+    FieldError::new(
+        "remind_at",
+        "give either reminder_offset_minutes or remind_at, not both",
+    )
 }
 
 fn required_str<'a>(field: &str, value: &'a Value) -> Result<&'a str, FieldError> {
-    value.as_str().ok_or_else(|| FieldError::new(field, "must be a string"))
+    value
+        .as_str()
+        .ok_or_else(|| FieldError::new(field, "must be a string"))
 }
 
 fn optional_str<'a>(field: &str, value: &'a Value) -> Result<Option<&'a str>, FieldError> {
@@ -411,10 +447,15 @@ fn optional_str<'a>(field: &str, value: &'a Value) -> Result<Option<&'a str>, Fi
 }
 
 fn parse_tag_array(value: &Value) -> Result<Vec<String>, FieldError> {
-    let items = value.as_array().ok_or_else(|| FieldError::new("tags", "must be an array of strings"))?;
+    let items = value
+        .as_array()
+        .ok_or_else(|| FieldError::new("tags", "must be an array of strings"))?;
     let strings = items
         .iter()
-        .map(|item| item.as_str().ok_or_else(|| FieldError::new("tags", "must be an array of strings")))
+        .map(|item| {
+            item.as_str()
+                .ok_or_else(|| FieldError::new("tags", "must be an array of strings"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     parse_tags(strings)
 }
@@ -430,7 +471,9 @@ fn parse_offset(value: &Value) -> Result<Option<u32>, FieldError> {
         .ok_or_else(|| {
             FieldError::new(
                 FIELD,
-                format!("must be a whole number of minutes from 0 to {REMINDER_OFFSET_MAX_MINUTES}"),
+                format!(
+                    "must be a whole number of minutes from 0 to {REMINDER_OFFSET_MAX_MINUTES}"
+                ),
             )
         })?;
     Ok(Some(minutes as u32))
@@ -446,7 +489,12 @@ mod tests {
     }
 
     fn created(body: Value) -> Task {
-        Task::create(Uuid::nil(), "alice", TaskDraft::from_json(&body).unwrap(), now())
+        Task::create(
+            Uuid::nil(),
+            "alice",
+            TaskDraft::from_json(&body).unwrap(),
+            now(),
+        )
     }
 
     #[test]
@@ -462,7 +510,13 @@ mod tests {
 
     #[test]
     fn create_requires_a_title_and_rejects_unknown_and_read_only_fields() {
-        assert_eq!(TaskDraft::from_json(&json!({})).unwrap_err().field.as_deref(), Some("title"));
+        assert_eq!(
+            TaskDraft::from_json(&json!({}))
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("title")
+        );
         let err = TaskDraft::from_json(&json!({"title": "x", "colour": "red"})).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("colour"));
         let err = TaskDraft::from_json(&json!({"title": "x", "id": "abc"})).unwrap_err();
@@ -474,14 +528,20 @@ mod tests {
 
     #[test]
     fn reminder_offset_sets_remind_at_before_due() {
-        let task = created(json!({"title": "x", "due_date": "2026-03-02T10:00:00+01:00", "reminder_offset_minutes": 30}));
-        assert_eq!(task.remind_at.unwrap().to_rfc3339(), "2026-03-02T08:30:00+00:00");
+        let task = created(
+            json!({"title": "x", "due_date": "2026-03-02T10:00:00+01:00", "reminder_offset_minutes": 30}),
+        );
+        assert_eq!(
+            task.remind_at.unwrap().to_rfc3339(),
+            "2026-03-02T08:30:00+00:00"
+        );
         assert_eq!(task.reminder_offset_minutes, Some(30));
     }
 
     #[test]
     fn reminders_need_a_due_date_and_never_come_after_it() {
-        let err = TaskDraft::from_json(&json!({"title": "x", "reminder_offset_minutes": 5})).unwrap_err();
+        let err =
+            TaskDraft::from_json(&json!({"title": "x", "reminder_offset_minutes": 5})).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("reminder_offset_minutes"));
         let err = TaskDraft::from_json(&json!({"title": "x", "due_date": "2026-03-02T10:00:00Z", "remind_at": "2026-03-02T10:00:01Z"})).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("remind_at"));
@@ -493,22 +553,32 @@ mod tests {
 
     #[test]
     fn recurrence_needs_a_due_date_and_starts_a_series() {
-        let err = TaskDraft::from_json(&json!({"title": "x", "recurrence_rule": "daily"})).unwrap_err();
+        let err =
+            TaskDraft::from_json(&json!({"title": "x", "recurrence_rule": "daily"})).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("recurrence_rule"));
         let err = TaskDraft::from_json(&json!({"title": "x", "due_date": "2026-03-02T10:00:00Z", "recurrence_rule": "FREQ=HOURLY"})).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("recurrence_rule"));
-        let task = created(json!({"title": "x", "due_date": "2026-03-02T10:00:00Z", "recurrence_rule": "weekly"}));
+        let task = created(
+            json!({"title": "x", "due_date": "2026-03-02T10:00:00Z", "recurrence_rule": "weekly"}),
+        );
         assert!(task.is_recurring);
         assert_eq!(task.series_id, Some(task.id));
     }
 
     #[test]
     fn patch_null_clears_optional_fields_and_absent_keeps_them() {
-        let mut task = created(json!({"title": "x", "description": "d", "due_date": "2026-03-02T10:00:00Z", "reminder_offset_minutes": 10}));
-        let patch = TaskPatch::from_json(&json!({"description": null, "reminder_offset_minutes": null})).unwrap();
+        let mut task = created(
+            json!({"title": "x", "description": "d", "due_date": "2026-03-02T10:00:00Z", "reminder_offset_minutes": 10}),
+        );
+        let patch =
+            TaskPatch::from_json(&json!({"description": null, "reminder_offset_minutes": null}))
+                .unwrap();
         let draft = patch.apply_to(&task).unwrap();
         let changed = task.apply(draft, now());
-        assert_eq!(changed, vec!["description", "reminder_offset_minutes", "remind_at"]);
+        assert_eq!(
+            changed,
+            vec!["description", "reminder_offset_minutes", "remind_at"]
+        );
         assert_eq!(task.description, None);
         assert_eq!(task.remind_at, None);
         assert!(task.due_date.is_some());
@@ -517,25 +587,41 @@ mod tests {
 
     #[test]
     fn patch_cannot_null_a_required_field_or_orphan_a_reminder() {
-        let task = created(json!({"title": "x", "due_date": "2026-03-02T10:00:00Z", "reminder_offset_minutes": 10}));
+        let task = created(
+            json!({"title": "x", "due_date": "2026-03-02T10:00:00Z", "reminder_offset_minutes": 10}),
+        );
         assert!(TaskPatch::from_json(&json!({"priority": null})).is_err());
-        let err = TaskPatch::from_json(&json!({"due_date": null})).unwrap().apply_to(&task).unwrap_err();
+        let err = TaskPatch::from_json(&json!({"due_date": null}))
+            .unwrap()
+            .apply_to(&task)
+            .unwrap_err();
         assert_eq!(err.field.as_deref(), Some("reminder_offset_minutes"));
     }
 
     #[test]
     fn moving_the_due_date_moves_an_offset_reminder() {
-        let mut task = created(json!({"title": "x", "due_date": "2026-03-02T10:00:00Z", "reminder_offset_minutes": 60}));
-        let draft = TaskPatch::from_json(&json!({"due_date": "2026-03-05T10:00:00Z"})).unwrap().apply_to(&task).unwrap();
+        let mut task = created(
+            json!({"title": "x", "due_date": "2026-03-02T10:00:00Z", "reminder_offset_minutes": 60}),
+        );
+        let draft = TaskPatch::from_json(&json!({"due_date": "2026-03-05T10:00:00Z"}))
+            .unwrap()
+            .apply_to(&task)
+            .unwrap();
         task.apply(draft, now());
-        assert_eq!(task.remind_at.unwrap().to_rfc3339(), "2026-03-05T09:00:00+00:00");
+        assert_eq!(
+            task.remind_at.unwrap().to_rfc3339(),
+            "2026-03-05T09:00:00+00:00"
+        );
     }
 
     #[test]
     fn an_update_that_changes_nothing_keeps_the_version() {
         let mut task = created(json!({"title": "x"}));
         let before = task.clone();
-        let draft = TaskPatch::from_json(&json!({"title": " x "})).unwrap().apply_to(&task).unwrap();
+        let draft = TaskPatch::from_json(&json!({"title": " x "}))
+            .unwrap()
+            .apply_to(&task)
+            .unwrap();
         assert!(task.apply(draft, now() + Duration::hours(1)).is_empty());
         assert_eq!(task, before);
     }
@@ -544,10 +630,16 @@ mod tests {
     fn completing_sets_and_reopening_clears_completed_at() {
         let mut task = created(json!({"title": "x"}));
         let later = now() + Duration::hours(1);
-        let draft = TaskPatch::from_json(&json!({"status": "completed"})).unwrap().apply_to(&task).unwrap();
+        let draft = TaskPatch::from_json(&json!({"status": "completed"}))
+            .unwrap()
+            .apply_to(&task)
+            .unwrap();
         assert_eq!(task.apply(draft, later), vec!["status", "completed_at"]);
         assert_eq!(task.completed_at, Some(later));
-        let draft = TaskPatch::from_json(&json!({"status": "pending"})).unwrap().apply_to(&task).unwrap();
+        let draft = TaskPatch::from_json(&json!({"status": "pending"}))
+            .unwrap()
+            .apply_to(&task)
+            .unwrap();
         task.apply(draft, later);
         assert_eq!(task.completed_at, None);
         let done = created(json!({"title": "x", "status": "completed"}));

@@ -14,7 +14,13 @@ async fn fifty_concurrent_updates_lose_nothing_and_publish_one_event_each() {
         .map(|n| {
             let (app, path) = (app.clone(), path.clone());
             tokio::spawn(async move {
-                app.request("PATCH", &path, Some("alice"), Some(json!({"title": format!("writer {n}")}))).await
+                app.request(
+                    "PATCH",
+                    &path,
+                    Some("alice"),
+                    Some(json!({"title": format!("writer {n}")})),
+                )
+                .await
             })
         })
         .collect();
@@ -33,27 +39,58 @@ async fn fifty_concurrent_updates_lose_nothing_and_publish_one_event_each() {
                 }
             }
             409 => conflicts += 1,
-            other => panic!("unexpected {other}: {}", String::from_utf8_lossy(&response.body)),
+            other => panic!(
+                "unexpected {other}: {}",
+                String::from_utf8_lossy(&response.body)
+            ),
         }
     }
     let final_task = app.request("GET", &path, Some("alice"), None).await.json();
     let final_version = final_task["version"].as_u64().unwrap();
     // Every acknowledged write is one version: 2, 3, … with none lost and none invented.
-    assert_eq!(versions, (2..=final_version).collect::<BTreeSet<_>>(), "{conflicts} gave up with 409");
-    assert_eq!(final_task["title"], last_write.1, "the last acknowledged write is what is stored");
-    let updates: Vec<Value> = app.task_events().into_iter().filter(|e| e["type"] == "task.updated").collect();
+    assert_eq!(
+        versions,
+        (2..=final_version).collect::<BTreeSet<_>>(),
+        "{conflicts} gave up with 409"
+    );
+    assert_eq!(
+        final_task["title"], last_write.1,
+        "the last acknowledged write is what is stored"
+    );
+    let updates: Vec<Value> = app
+        .task_events()
+        .into_iter()
+        .filter(|e| e["type"] == "task.updated")
+        .collect();
     // At least once: a message may repeat, but only as the same event (same id, same content).
     let mut by_id = std::collections::BTreeMap::new();
     for event in &updates {
-        let first = by_id.entry(event["id"].as_str().unwrap().to_owned()).or_insert_with(|| event.clone());
+        let first = by_id
+            .entry(event["id"].as_str().unwrap().to_owned())
+            .or_insert_with(|| event.clone());
         assert_eq!(first, event, "a repeated event id carries the same event");
     }
-    let event_versions: BTreeSet<u64> = by_id.values().map(|e| e["data"]["task"]["version"].as_u64().unwrap()).collect();
-    assert_eq!(by_id.len(), versions.len(), "one event per effective change");
+    let event_versions: BTreeSet<u64> = by_id
+        .values()
+        .map(|e| e["data"]["task"]["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        by_id.len(),
+        versions.len(),
+        "one event per effective change"
+    );
     assert_eq!(event_versions, versions);
     // Writers publish only their own event; repeats come from cleanups that lost every race.
-    assert!(updates.len() < 2 * versions.len(), "{} messages for {} changes", updates.len(), versions.len());
-    assert!(conflicts <= 5, "retries with jitter should absorb most contention; {conflicts} gave up");
+    assert!(
+        updates.len() < 2 * versions.len(),
+        "{} messages for {} changes",
+        updates.len(),
+        versions.len()
+    );
+    assert!(
+        conflicts <= 5,
+        "retries with jitter should absorb most contention; {conflicts} gave up"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -63,19 +100,33 @@ async fn concurrent_retries_of_one_create_make_one_task() {
         .map(|_| {
             let app = app.clone();
             tokio::spawn(async move {
-                app.request_with("POST", "/api/tasks", Some("alice"), Some(json!({"title": "once"})), &[("idempotency-key", "k1")])
-                    .await
+                app.request_with(
+                    "POST",
+                    "/api/tasks",
+                    Some("alice"),
+                    Some(json!({"title": "once"})),
+                    &[("idempotency-key", "k1")],
+                )
+                .await
             })
         })
         .collect();
     let mut bodies = BTreeSet::new();
     for attempt in attempts {
         let response = attempt.await.unwrap();
-        assert_eq!(response.status, 201, "{}", String::from_utf8_lossy(&response.body));
+        assert_eq!(
+            response.status,
+            201,
+            "{}",
+            String::from_utf8_lossy(&response.body)
+        );
         bodies.insert(response.json().to_string());
     }
     assert_eq!(bodies.len(), 1, "every retry answers with the same task");
-    let list = app.request("GET", "/api/tasks", Some("alice"), None).await.json();
+    let list = app
+        .request("GET", "/api/tasks", Some("alice"), None)
+        .await
+        .json();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert_eq!(app.task_events().len(), 1);
 }

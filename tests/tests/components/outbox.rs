@@ -8,14 +8,22 @@ use serde_json::{Value, json};
 async fn outbox_ids(app: &TestApp, user: &str) -> Vec<String> {
     let mut ids = Vec::new();
     for bucket in 0..64u8 {
-        let request = http::Request::get(format!("/v1.0/state/statestore/tasks:{user}:{bucket:02x}"))
-            .body(Bytes::new())
-            .unwrap();
+        let request =
+            http::Request::get(format!("/v1.0/state/statestore/tasks:{user}:{bucket:02x}"))
+                .body(Bytes::new())
+                .unwrap();
         let response = app.sidecar.handle("chat-api", request).await;
         if response.status() == 200 {
             let doc: Value = serde_json::from_slice(response.body()).unwrap();
-            contract_schemas::validate("task-bucket.schema.json", &doc).unwrap_or_else(|e| panic!("{e}"));
-            ids.extend(doc["outbox"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+            contract_schemas::validate("task-bucket.schema.json", &doc)
+                .unwrap_or_else(|e| panic!("{e}"));
+            ids.extend(
+                doc["outbox"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["id"].as_str().unwrap().to_owned()),
+            );
         }
     }
     ids
@@ -25,8 +33,13 @@ async fn outbox_ids(app: &TestApp, user: &str) -> Vec<String> {
 async fn a_failed_publish_is_retried_later_with_the_same_event_id() {
     let app = TestApp::spawn();
     app.sidecar.faults().fail_next_publishes(1);
-    let task = app.create("alice", json!({"title": "must not be lost"})).await;
-    assert!(app.task_events().is_empty(), "the broker refused the first publish");
+    let task = app
+        .create("alice", json!({"title": "must not be lost"}))
+        .await;
+    assert!(
+        app.task_events().is_empty(),
+        "the broker refused the first publish"
+    );
     let pending = outbox_ids(&app, "alice").await;
     assert_eq!(pending.len(), 1, "the event waits in the outbox");
 
@@ -35,10 +48,19 @@ async fn a_failed_publish_is_retried_later_with_the_same_event_id() {
     assert_eq!(list.status, 200);
     let events = app.task_events();
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0]["id"], pending[0], "published with the id fixed at commit");
+    assert_eq!(
+        events[0]["id"], pending[0],
+        "published with the id fixed at commit"
+    );
     assert_eq!(events[0]["subject"], task["id"]);
-    assert!(outbox_ids(&app, "alice").await.is_empty(), "published events leave the outbox");
-    assert!(app.logs().contains(&pending[0]), "the request log names the event id");
+    assert!(
+        outbox_ids(&app, "alice").await.is_empty(),
+        "published events leave the outbox"
+    );
+    assert!(
+        app.logs().contains(&pending[0]),
+        "the request log names the event id"
+    );
 }
 
 #[tokio::test]
@@ -47,12 +69,22 @@ async fn events_keep_their_order_when_publishing_fails_for_a_while() {
     let task = app.create("alice", json!({"title": "v1"})).await;
     let path = format!("/api/tasks/{}", task["id"].as_str().unwrap());
     app.sidecar.faults().fail_next_publishes(3);
-    app.request("PATCH", &path, Some("alice"), Some(json!({"title": "v2"}))).await;
-    app.request("PATCH", &path, Some("alice"), Some(json!({"title": "v3"}))).await;
+    app.request("PATCH", &path, Some("alice"), Some(json!({"title": "v2"})))
+        .await;
+    app.request("PATCH", &path, Some("alice"), Some(json!({"title": "v3"})))
+        .await;
     app.request("GET", &path, Some("alice"), None).await;
-    assert_eq!(app.task_events().len(), 1, "only the create went out before the outage");
+    assert_eq!(
+        app.task_events().len(),
+        1,
+        "only the create went out before the outage"
+    );
     app.request("GET", &path, Some("alice"), None).await;
-    let titles: Vec<Value> = app.task_events().iter().map(|e| e["data"]["task"]["title"].clone()).collect();
+    let titles: Vec<Value> = app
+        .task_events()
+        .iter()
+        .map(|e| e["data"]["task"]["title"].clone())
+        .collect();
     assert_eq!(titles, [json!("v1"), json!("v2"), json!("v3")]);
     // Sweeping again publishes nothing twice.
     app.request("GET", "/api/tasks", Some("alice"), None).await;
@@ -64,7 +96,10 @@ async fn a_failed_state_write_is_retried_and_commits_once() {
     let app = TestApp::spawn();
     app.sidecar.faults().fail_next_state_writes(1);
     let task = app.create("alice", json!({"title": "x"})).await;
-    let list = app.request("GET", "/api/tasks", Some("alice"), None).await.json();
+    let list = app
+        .request("GET", "/api/tasks", Some("alice"), None)
+        .await
+        .json();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert_eq!(list["items"][0]["id"], task["id"]);
     assert_eq!(app.task_events().len(), 1);
@@ -73,10 +108,21 @@ async fn a_failed_state_write_is_retried_and_commits_once() {
 #[tokio::test]
 async fn job_triggers_need_the_app_api_token() {
     let app = TestApp::spawn();
-    let without = app.request("POST", "/job/anything", None, Some(json!({}))).await;
+    let without = app
+        .request("POST", "/job/anything", None, Some(json!({})))
+        .await;
     assert_eq!(without.status, 401);
     let with = app
-        .request_with("POST", "/job/anything", None, Some(json!({})), &[("dapr-api-token", crate::support::APP_TOKEN)])
+        .request_with(
+            "POST",
+            "/job/anything",
+            None,
+            Some(json!({})),
+            &[("dapr-api-token", crate::support::APP_TOKEN)],
+        )
         .await;
-    assert_eq!(with.status, 404, "an unknown job is done: Dapr must not retry it");
+    assert_eq!(
+        with.status, 404,
+        "an unknown job is done: Dapr must not retry it"
+    );
 }

@@ -2,27 +2,10 @@
 use bytes::Bytes;
 use dapr_sidecar::{Sidecar, SidecarConfig};
 use serde_json::Value;
-use spin_host::OutboundHandler;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 pub const SECRET: &str = "component-test-secret";
 pub const APP_TOKEN: &str = "component-test-app-token";
-
-/// Sends the component's outbound calls to the in-process sidecar.
-struct ToSidecar(Sidecar);
-
-impl OutboundHandler for ToSidecar {
-    fn handle(
-        &self,
-        app_id: &str,
-        req: http::Request<Bytes>,
-    ) -> Pin<Box<dyn Future<Output = anyhow::Result<http::Response<Bytes>>> + Send + '_>> {
-        let app_id = app_id.to_owned();
-        Box::pin(async move { Ok(self.0.handle(&app_id, req).await) })
-    }
-}
 
 pub struct TestApp {
     pub sidecar: Sidecar,
@@ -38,8 +21,12 @@ pub struct TestResponse {
 
 impl TestResponse {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -49,7 +36,8 @@ impl TestResponse {
     /// The error body's code, asserting the documented error shape.
     pub fn error_code(&self) -> String {
         let body = self.json();
-        contract_schemas::validate("error.schema.json", &body).unwrap_or_else(|e| panic!("{e}\n{body}"));
+        contract_schemas::validate("error.schema.json", &body)
+            .unwrap_or_else(|e| panic!("{e}\n{body}"));
         body["error"]["code"].as_str().unwrap().to_owned()
     }
 
@@ -67,7 +55,7 @@ impl TestApp {
     pub fn spawn_with(config: SidecarConfig) -> Self {
         let sidecar = Sidecar::new(config);
         let component = todo_tests::chat_api(
-            Arc::new(ToSidecar(sidecar.clone())),
+            Arc::new(todo_tests::SidecarOutbound(sidecar.clone())),
             &[("jwt_secret", SECRET), ("app_api_token", APP_TOKEN)],
         );
         Self { sidecar, component }
@@ -79,7 +67,13 @@ impl TestApp {
     }
 
     /// Send a request as `user` (None: no Authorization header). `body` is sent as JSON.
-    pub async fn request(&self, method: &str, path: &str, user: Option<&str>, body: Option<Value>) -> TestResponse {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        user: Option<&str>,
+        body: Option<Value>,
+    ) -> TestResponse {
         self.request_with(method, path, user, body, &[]).await
     }
 
@@ -91,7 +85,9 @@ impl TestApp {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> TestResponse {
-        let mut builder = http::Request::builder().method(method).uri(format!("http://localhost:3000{path}"));
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(format!("http://localhost:3000{path}"));
         if let Some(user) = user {
             builder = builder.header("authorization", format!("Bearer {}", Self::token(user)));
         }
@@ -101,19 +97,32 @@ impl TestApp {
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
-        let body = body.map(|b| Bytes::from(serde_json::to_vec(&b).unwrap())).unwrap_or_default();
+        let body = body
+            .map(|b| Bytes::from(serde_json::to_vec(&b).unwrap()))
+            .unwrap_or_default();
         self.send(builder.body(body).unwrap()).await
     }
 
     pub async fn send(&self, request: http::Request<Bytes>) -> TestResponse {
         let response = self.component.send(request).await;
         let (parts, body) = response.into_parts();
-        TestResponse { status: parts.status.as_u16(), headers: parts.headers, body }
+        TestResponse {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        }
     }
 
     pub async fn create(&self, user: &str, body: Value) -> Value {
-        let response = self.request("POST", "/api/tasks", Some(user), Some(body)).await;
-        assert_eq!(response.status, 201, "{}", String::from_utf8_lossy(&response.body));
+        let response = self
+            .request("POST", "/api/tasks", Some(user), Some(body))
+            .await;
+        assert_eq!(
+            response.status,
+            201,
+            "{}",
+            String::from_utf8_lossy(&response.body)
+        );
         response.json()
     }
 
