@@ -126,3 +126,45 @@ async fn job_triggers_need_the_app_api_token() {
         "an unknown job is done: Dapr must not retry it"
     );
 }
+
+/// A sidecar that refuses every connection.
+struct Unreachable;
+
+impl spin_host::OutboundHandler for Unreachable {
+    fn handle(
+        &self,
+        _app_id: &str,
+        _req: http::Request<Bytes>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<http::Response<Bytes>>> + Send + '_>> {
+        Box::pin(async { Err(anyhow::anyhow!("connection refused")) })
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_sidecar_answers_503_and_says_so() {
+    let component = todo_tests::chat_api(
+        std::sync::Arc::new(Unreachable),
+        &[("jwt_secret", crate::support::SECRET)],
+    );
+    let request = http::Request::get("/api/tasks")
+        .header("authorization", format!("Bearer {}", TestApp::token("alice")))
+        .body(Bytes::new())
+        .unwrap();
+    let response = component.send(request).await;
+    assert_eq!(response.status(), 503);
+    let body: Value = serde_json::from_slice(response.body()).unwrap();
+    contract_schemas::validate("error.schema.json", &body).unwrap();
+    assert_eq!(body["error"]["code"], "dependency_unavailable");
+}
+
+#[tokio::test]
+async fn the_idempotency_record_is_stored_as_published_with_a_ttl() {
+    let app = TestApp::spawn();
+    app.request_with("POST", "/api/tasks", Some("alice"), Some(json!({"title": "x"})), &[("idempotency-key", "k-7")])
+        .await;
+    let stored = app.sidecar.state_snapshot("statestore");
+    let record = stored.get("chat-api||idempotency:alice:k-7").expect("record stored under chat-api's prefix");
+    let value: Value = serde_json::from_slice(&record.value).unwrap();
+    contract_schemas::validate("idempotency-record.schema.json", &value).unwrap_or_else(|e| panic!("{e}"));
+    assert!(record.expires_at.is_some(), "idempotency records expire");
+}
