@@ -43,11 +43,23 @@ pub use faults::Faults;
 pub use metrics::Metrics;
 pub use pubsub::PublishedMessage;
 pub use state::{
-    Concurrency, InMemoryStateStore, KeyPrefix, StateStore, StateStoreConfig, StoredItem, WriteOp,
+    Concurrency, InMemoryStateStore, KeyPrefix, SqliteStateStore, StateStore, StateStoreConfig,
+    StoredItem, WriteOp,
 };
 
 use pubsub::InMemoryBroker;
 use request::ApiRequest;
+
+/// Why a sidecar could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SidecarError {
+    /// The data directory or one of its SQLite files could not be opened.
+    #[error("cannot open {path}: {message}")]
+    Storage {
+        path: std::path::PathBuf,
+        message: String,
+    },
+}
 
 /// Which components the sidecar has, and its clock.
 #[derive(Clone)]
@@ -126,17 +138,42 @@ impl fmt::Debug for Sidecar {
 }
 
 impl Sidecar {
-    /// A sidecar whose state stores keep their data in memory.
+    /// A sidecar as [`Sidecar::try_new`] builds it.
+    ///
+    /// # Panics
+    /// When the data directory or the resources folder cannot be opened (see
+    /// [`Sidecar::try_new`] for a fallible constructor).
     pub fn new(config: SidecarConfig) -> Self {
-        let state_stores = config
-            .state_stores
-            .into_iter()
-            .map(|store| {
-                let backend: Arc<dyn StateStore> = Arc::new(InMemoryStateStore::new());
-                (store.name.clone(), (store, backend))
-            })
-            .collect();
-        Sidecar {
+        Self::try_new(config).unwrap_or_else(|err| panic!("dapr sidecar: {err}"))
+    }
+
+    /// A sidecar whose state stores keep their data in `<data_dir>/state.db` (SQLite, WAL,
+    /// `synchronous=FULL`), or in memory when `data_dir` is `None`.
+    pub fn try_new(config: SidecarConfig) -> Result<Self, SidecarError> {
+        let state_db = match &config.data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|err| SidecarError::Storage {
+                    path: dir.clone(),
+                    message: err.to_string(),
+                })?;
+                Some(dir.join("state.db"))
+            }
+            None => None,
+        };
+        let mut state_stores = HashMap::new();
+        for store in config.state_stores {
+            let backend: Arc<dyn StateStore> = match &state_db {
+                Some(path) => Arc::new(SqliteStateStore::open(path, &store.name).map_err(
+                    |err| SidecarError::Storage {
+                        path: path.clone(),
+                        message: err.to_string(),
+                    },
+                )?),
+                None => Arc::new(InMemoryStateStore::new()),
+            };
+            state_stores.insert(store.name.clone(), (store, backend));
+        }
+        Ok(Sidecar {
             inner: Arc::new(Inner {
                 state_stores,
                 pubsubs: config.pubsubs.into_iter().collect(),
@@ -146,7 +183,7 @@ impl Sidecar {
                 app_channel: config.app_channel,
                 metrics: Arc::new(Metrics::default()),
             }),
-        }
+        })
     }
 
     /// Answers one Dapr HTTP API request made by the app `app_id` (the caller's identity: it

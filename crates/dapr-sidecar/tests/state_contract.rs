@@ -1,13 +1,14 @@
 //! Contract tests of the State API against the Dapr HTTP contract
 //! (shared/reference/dapr-http-contract.md, "State") and daprd's source.
+//!
+//! Every test runs twice: against the in-memory store and against the SQLite store
+//! (`data_dir` set), which must behave the same.
 
 mod common;
+mod fakes;
 
-use chrono::Duration;
-use common::*;
-use dapr_sidecar::{KeyPrefix, Sidecar, SidecarConfig, StateStoreConfig};
-use serde_json::json;
-
+macro_rules! state_contract_tests {
+    () => {
 const STATE: &str = "/v1.0/state/statestore";
 
 async fn save(sidecar: &Sidecar, app: &str, body: &str) -> http::Response<bytes::Bytes> {
@@ -634,7 +635,7 @@ async fn stores_with_key_prefix_name_or_none_share_keys_between_apps() {
         ],
         ..SidecarConfig::default()
     };
-    let sidecar = Sidecar::new(config);
+    let sidecar = build(config);
     for store in ["shared", "raw", "ns"] {
         let uri = format!("/v1.0/state/{store}");
         send(
@@ -722,4 +723,46 @@ async fn get_of_a_key_named_bulk_reads_that_key() {
     let (sidecar, _) = sidecar();
     save(&sidecar, "app", r#"[{"key":"bulk","value":1}]"#).await;
     assert_eq!(get(&sidecar, "app", "bulk").await.status(), 200);
+}
+    };
+}
+
+mod in_memory {
+    use super::common::*;
+    use chrono::Duration;
+    use dapr_sidecar::{KeyPrefix, Sidecar, SidecarConfig, StateStoreConfig};
+    use serde_json::json;
+
+    fn build(config: SidecarConfig) -> Sidecar {
+        Sidecar::new(config)
+    }
+
+    state_contract_tests!();
+}
+
+mod sqlite {
+    use super::common::{assert_error, header, json, request_with, send, text};
+    use super::fakes::{TestClock, data_dir};
+    use chrono::Duration;
+    use dapr_sidecar::{KeyPrefix, Sidecar, SidecarConfig, StateStoreConfig};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn build(config: SidecarConfig) -> Sidecar {
+        Sidecar::new(SidecarConfig {
+            data_dir: Some(data_dir()),
+            ..config
+        })
+    }
+
+    fn sidecar() -> (Sidecar, Arc<TestClock>) {
+        let clock = TestClock::new();
+        let sidecar = build(SidecarConfig {
+            clock: clock.clone(),
+            ..SidecarConfig::default()
+        });
+        (sidecar, clock)
+    }
+
+    state_contract_tests!();
 }

@@ -1,5 +1,5 @@
-//! The State API: configuration, key prefixing, the storage trait and its in-memory
-//! implementation. `api` holds the HTTP handlers.
+//! The State API: configuration, key prefixing, the storage trait and its in-memory and SQLite
+//! implementations. `api` holds the HTTP handlers.
 //!
 //! Storage sits behind [`StateStore`] so a persistent (SQLite) store can replace the in-memory
 //! one without touching the HTTP layer: the HTTP layer does everything daprd does itself (key
@@ -8,6 +8,7 @@
 
 pub(crate) mod api;
 mod memory;
+mod sqlite;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,6 +17,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 pub use memory::InMemoryStateStore;
+pub use sqlite::SqliteStateStore;
+pub(crate) use sqlite::open_durable;
 
 use crate::error::{ApiError, StoreError};
 
