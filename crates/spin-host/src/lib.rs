@@ -11,12 +11,19 @@
 //! `fermyon:spin/variables@2.0.0`.
 
 pub mod allowed_hosts;
+pub mod apps;
+mod clock;
 mod logs;
+pub mod manifest;
 mod outbound;
+pub mod trace;
 pub mod variables;
 
 pub use allowed_hosts::AllowedHosts;
-pub use logs::ECHO_GUEST_LOGS_ENV;
+pub use apps::{Apps, AppsChannel};
+pub use clock::SharedClock;
+pub use logs::{ECHO_GUEST_LOGS_ENV, LogLine, LogSink, LogSource};
+pub use manifest::{Manifest, Router, VariableResolver};
 pub use outbound::DEFAULT_OUTBOUND_TIMEOUT;
 pub use wasmtime_wasi::HostWallClock;
 
@@ -77,6 +84,11 @@ pub struct HostOptions {
     pub disk_cache: bool,
     /// Directory of that cache; `None` = `<temp dir>/spin-host-cwasm-cache`. Must be absolute.
     pub cache_dir: Option<PathBuf>,
+    /// Receives each complete line of guest stdout/stderr (and host lines about a component)
+    /// as it is written, tagged with the component id. Called with the component's log lock
+    /// held: it must not call back into the component. The lines are captured either way
+    /// ([`LoadedComponent::logs`]).
+    pub log_sink: Option<LogSink>,
 }
 
 impl Default for HostOptions {
@@ -87,6 +99,7 @@ impl Default for HostOptions {
             max_concurrent_instances: 128,
             disk_cache: true,
             cache_dir: None,
+            log_sink: None,
         }
     }
 }
@@ -99,6 +112,7 @@ impl std::fmt::Debug for HostOptions {
             .field("max_concurrent_instances", &self.max_concurrent_instances)
             .field("disk_cache", &self.disk_cache)
             .field("cache_dir", &self.cache_dir)
+            .field("log_sink", &self.log_sink.as_ref().map(|_| "custom"))
             .finish()
     }
 }
@@ -110,6 +124,7 @@ pub struct Host {
     outbound: Arc<dyn OutboundHandler>,
     wall_clock: Option<Arc<dyn HostWallClock + Send + Sync>>,
     cache: Option<wasmtime::Cache>,
+    log_sink: Option<LogSink>,
 }
 
 /// Convert wasmtime's error type into anyhow's, keeping the chain.
@@ -171,6 +186,7 @@ impl Host {
             outbound,
             wall_clock: options.wall_clock,
             cache,
+            log_sink: options.log_sink,
         })
     }
 
@@ -212,7 +228,7 @@ impl Host {
             .collect();
         Ok(LoadedComponent {
             inner: Arc::new(Inner {
-                logs: logs::LogBuffer::new(&id),
+                logs: logs::LogBuffer::new(&id, self.log_sink.clone()),
                 id: Arc::from(id.as_str()),
                 wasm_path: config.wasm_path,
                 pre,
@@ -221,6 +237,7 @@ impl Host {
                 environment,
                 outbound: self.outbound.clone(),
                 wall_clock: self.wall_clock.clone(),
+                log_sink: self.log_sink.clone(),
                 compile_time,
                 from_cache,
             }),
@@ -289,6 +306,7 @@ struct Inner {
     outbound: Arc<dyn OutboundHandler>,
     wall_clock: Option<Arc<dyn HostWallClock + Send + Sync>>,
     logs: logs::LogBuffer,
+    log_sink: Option<LogSink>,
     compile_time: Duration,
     from_cache: bool,
 }
@@ -321,9 +339,9 @@ impl WasiHttpView for StoreState {
 }
 
 /// Lets a shared clock be handed to each store's `WasiCtx`.
-struct SharedClock(Arc<dyn HostWallClock + Send + Sync>);
+struct StoreClock(Arc<dyn HostWallClock + Send + Sync>);
 
-impl HostWallClock for SharedClock {
+impl HostWallClock for StoreClock {
     fn resolution(&self) -> Duration {
         self.0.resolution()
     }
@@ -358,7 +376,13 @@ impl LoadedComponent {
     ) -> anyhow::Result<http::Response<Bytes>> {
         let id = self.inner.id.clone();
         let req = spin_request(req, ctx)?;
-        let mut store = self.new_store();
+        let traceparent = req
+            .headers()
+            .get(trace::TRACEPARENT)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| trace::parse(v).is_some())
+            .map(str::to_string);
+        let mut store = self.new_store(traceparent);
 
         let (tx, rx) = tokio::sync::oneshot::channel();
         let req = ah(store
@@ -411,14 +435,14 @@ impl LoadedComponent {
         }
     }
 
-    fn new_store(&self) -> Store<StoreState> {
+    fn new_store(&self, traceparent: Option<String>) -> Store<StoreState> {
         let inner = &self.inner;
         let mut wasi = WasiCtx::builder();
         wasi.envs(&inner.environment)
             .stdout(inner.logs.stream(logs::Source::Stdout))
             .stderr(inner.logs.stream(logs::Source::Stderr));
         if let Some(clock) = &inner.wall_clock {
-            wasi.wall_clock(SharedClock(clock.clone()));
+            wasi.wall_clock(StoreClock(clock.clone()));
         }
         let state = StoreState {
             table: ResourceTable::new(),
@@ -429,6 +453,7 @@ impl LoadedComponent {
                 allowed: inner.allowed.clone(),
                 handler: inner.outbound.clone(),
                 logs: inner.logs.clone(),
+                traceparent,
             },
             variables: variables::Variables {
                 values: inner.variables.clone(),
@@ -459,7 +484,8 @@ impl LoadedComponent {
                 environment,
                 outbound: overrides.outbound.unwrap_or_else(|| inner.outbound.clone()),
                 wall_clock: overrides.wall_clock.or_else(|| inner.wall_clock.clone()),
-                logs: logs::LogBuffer::new(&inner.id),
+                logs: logs::LogBuffer::new(&inner.id, inner.log_sink.clone()),
+                log_sink: inner.log_sink.clone(),
                 compile_time: inner.compile_time,
                 from_cache: inner.from_cache,
             }),

@@ -12,6 +12,28 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 /// prefixed with the component id.
 pub const ECHO_GUEST_LOGS_ENV: &str = "TODO_HOST_ECHO_GUEST_LOGS";
 
+/// Which stream a guest log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogSource {
+    Stdout,
+    Stderr,
+    /// A line the host wrote about the component (e.g. a denied outbound request).
+    Host,
+}
+
+/// One complete line of a component's output, handed to [`LogSink`] as it is written.
+#[derive(Debug, Clone, Copy)]
+pub struct LogLine<'a> {
+    /// The component id.
+    pub component: &'a str,
+    pub source: LogSource,
+    /// Without the trailing newline.
+    pub line: &'a str,
+}
+
+/// Receives every complete guest output line live (`HostOptions::log_sink`).
+pub type LogSink = std::sync::Arc<dyn Fn(&LogLine<'_>) + Send + Sync>;
+
 /// Keep at most this much output per component (older output is dropped first).
 const MAX_CAPTURED: usize = 4 * 1024 * 1024;
 
@@ -24,27 +46,32 @@ pub(crate) struct LogBuffer {
 struct LogState {
     id: String,
     echo: bool,
+    sink: Option<LogSink>,
     captured: Vec<u8>,
     dropped: usize,
     /// Unfinished echo line per stream (0 = stdout, 1 = stderr, 2 = host).
     pending: [Vec<u8>; 3],
 }
 
-#[derive(Clone, Copy)]
-pub(crate) enum Source {
-    Stdout = 0,
-    Stderr = 1,
-    Host = 2,
+pub(crate) type Source = LogSource;
+
+fn index(source: Source) -> usize {
+    match source {
+        LogSource::Stdout => 0,
+        LogSource::Stderr => 1,
+        LogSource::Host => 2,
+    }
 }
 
 impl LogBuffer {
-    pub(crate) fn new(id: &str) -> Self {
+    pub(crate) fn new(id: &str, sink: Option<LogSink>) -> Self {
         let echo = std::env::var(ECHO_GUEST_LOGS_ENV)
             .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
         Self {
             inner: Arc::new(Mutex::new(LogState {
                 id: id.to_string(),
                 echo,
+                sink,
                 captured: Vec::new(),
                 dropped: 0,
                 pending: Default::default(),
@@ -60,16 +87,27 @@ impl LogBuffer {
             state.captured.drain(..excess);
             state.dropped += excess;
         }
-        if state.echo {
+        if state.echo || state.sink.is_some() {
             let state = &mut *state;
-            let pending = &mut state.pending[source as usize];
+            let pending = &mut state.pending[index(source)];
             pending.extend_from_slice(bytes);
             if let Some(last_nl) = pending.iter().rposition(|b| *b == b'\n') {
-                let mut err = std::io::stderr().lock();
-                for line in pending[..last_nl].split(|b| *b == b'\n') {
-                    let _ = writeln!(err, "[{}] {}", state.id, String::from_utf8_lossy(line));
+                let complete: Vec<u8> = pending.drain(..=last_nl).collect();
+                let mut err = state.echo.then(|| std::io::stderr().lock());
+                for line in complete[..last_nl].split(|b| *b == b'\n') {
+                    let line = String::from_utf8_lossy(line);
+                    let line = line.strip_suffix('\r').unwrap_or(&line);
+                    if let Some(err) = err.as_mut() {
+                        let _ = writeln!(err, "[{}] {line}", state.id);
+                    }
+                    if let Some(sink) = &state.sink {
+                        sink(&LogLine {
+                            component: &state.id,
+                            source,
+                            line,
+                        });
+                    }
                 }
-                pending.drain(..=last_nl);
             }
         }
     }

@@ -19,6 +19,9 @@ pub(crate) struct OutboundHooks {
     pub(crate) allowed: Arc<AllowedHosts>,
     pub(crate) handler: Arc<dyn OutboundHandler>,
     pub(crate) logs: LogBuffer,
+    /// The incoming request's `traceparent`: outbound calls without their own carry a child
+    /// span of it (a guest's own `traceparent` is kept as is).
+    pub(crate) traceparent: Option<String>,
 }
 
 impl WasiHttpHooks for OutboundHooks {
@@ -33,6 +36,15 @@ impl WasiHttpHooks for OutboundHooks {
         let logs = self.logs.clone();
         let uri = request.uri().clone();
         let allowed = self.allowed.allows_uri(&uri);
+        let mut request = request;
+        if let Some(parent) = &self.traceparent
+            && !request.headers().contains_key(crate::trace::TRACEPARENT)
+            && let Ok(value) = http::HeaderValue::try_from(crate::trace::child_of(parent))
+        {
+            request
+                .headers_mut()
+                .insert(crate::trace::TRACEPARENT, value);
+        }
         Box::new(async move {
             if !allowed {
                 logs.host_line(&format!(

@@ -26,12 +26,13 @@ impl OutboundHandler for Recorder {
 }
 
 fn hooks(allowed: &[&str], handler: Arc<Recorder>) -> (OutboundHooks, logs::LogBuffer) {
-    let logs = logs::LogBuffer::new("chat-api");
+    let logs = logs::LogBuffer::new("chat-api", None);
     let hooks = OutboundHooks {
         component_id: Arc::from("chat-api"),
         allowed: Arc::new(AllowedHosts::parse(allowed).unwrap()),
         handler,
         logs: logs.clone(),
+        traceparent: None,
     };
     (hooks, logs)
 }
@@ -114,12 +115,13 @@ async fn slow_handler_times_out() {
             })
         }
     }
-    let logs = logs::LogBuffer::new("chat-api");
+    let logs = logs::LogBuffer::new("chat-api", None);
     let mut hooks = OutboundHooks {
         component_id: Arc::from("chat-api"),
         allowed: Arc::new(AllowedHosts::parse(&["*://*:*"]).unwrap()),
         handler: Arc::new(Slow),
         logs: logs.clone(),
+        traceparent: None,
     };
     let options = wasmtime_wasi_http::RequestOptions {
         first_byte_timeout: Some(Duration::from_millis(50)),
@@ -225,7 +227,7 @@ fn bad_allowed_hosts_fail_load_with_component_id() {
 #[test]
 fn guest_stdout_and_stderr_land_in_one_buffer() {
     use wasmtime_wasi::cli::StdoutStream;
-    let logs = logs::LogBuffer::new("chat-api");
+    let logs = logs::LogBuffer::new("chat-api", None);
     let mut out = logs.stream(logs::Source::Stdout).p2_stream();
     let mut err = logs.stream(logs::Source::Stderr).p2_stream();
     out.write(Bytes::from_static(b"hello from stdout\n"))
@@ -236,4 +238,63 @@ fn guest_stdout_and_stderr_land_in_one_buffer() {
         logs.contents(),
         "hello from stdout\noops on stderr\n[spin-host] a host line\n"
     );
+}
+
+#[tokio::test]
+async fn outbound_call_without_traceparent_gets_a_child_of_the_incoming_one() {
+    let recorder = Arc::new(Recorder::default());
+    let (mut hooks, _logs) = hooks(&["http://127.0.0.1:3500"], recorder.clone());
+    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    hooks.traceparent = Some(incoming.to_string());
+    let fut = hooks.send_request(
+        guest_request("http://127.0.0.1:3500/v1.0/state/s", b"[]"),
+        None,
+        Box::new(async { Ok(()) }),
+    );
+    assert!(Pin::from(fut).await.is_ok());
+    let mut req = guest_request("http://127.0.0.1:3500/v1.0/state/s", b"[]");
+    let own = "00-11111111111111111111111111111111-2222222222222222-01";
+    req.headers_mut()
+        .insert("traceparent", http::HeaderValue::from_static(own));
+    let fut = hooks.send_request(req, None, Box::new(async { Ok(()) }));
+    assert!(Pin::from(fut).await.is_ok());
+
+    let calls = recorder.calls.lock().unwrap();
+    let sent = calls[0].1.headers()["traceparent"].to_str().unwrap();
+    assert_eq!(trace::trace_id(sent), trace::trace_id(incoming));
+    assert_ne!(sent, incoming);
+    assert_eq!(calls[1].1.headers()["traceparent"], own);
+}
+
+#[test]
+fn log_sink_gets_complete_lines_live_with_the_component_id() {
+    let lines = Arc::new(Mutex::new(Vec::<(String, LogSource, String)>::new()));
+    let seen = lines.clone();
+    let sink: LogSink = Arc::new(move |l: &LogLine<'_>| {
+        seen.lock()
+            .unwrap()
+            .push((l.component.to_string(), l.source, l.line.to_string()));
+    });
+    let logs = logs::LogBuffer::new("audit", Some(sink));
+    logs.write(logs::Source::Stdout, b"hel");
+    assert!(lines.lock().unwrap().is_empty());
+    logs.write(logs::Source::Stdout, b"lo\nwor");
+    logs.write(logs::Source::Stderr, b"oops\r\n");
+    logs.write(logs::Source::Stdout, b"ld\n");
+    logs.host_line("denied");
+    let lines = lines.lock().unwrap();
+    let got: Vec<_> = lines
+        .iter()
+        .map(|(c, s, l)| (c.as_str(), *s, l.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("audit", LogSource::Stdout, "hello"),
+            ("audit", LogSource::Stderr, "oops"),
+            ("audit", LogSource::Stdout, "world"),
+            ("audit", LogSource::Host, "[spin-host] denied"),
+        ]
+    );
+    assert!(logs.contents().contains("hello\nwor"));
 }
