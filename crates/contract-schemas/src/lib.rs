@@ -30,6 +30,7 @@ schema_files!(
     "reminder-event.schema.json",
     "task-bucket.schema.json",
     "idempotency-record.schema.json",
+    "outbox-registry.schema.json",
     "chat-request.schema.json",
     "chat-response.schema.json",
     "audit-log-response.schema.json",

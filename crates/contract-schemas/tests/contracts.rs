@@ -109,6 +109,10 @@ fn valid_examples() -> Vec<(&'static str, Value)> {
         ("task.schema.json", task()),
         ("task.schema.json", plain_task()),
         (
+            "outbox-registry.schema.json",
+            json!({"schema_version": 1, "users": {"alice": "2026-01-02T10:00:00Z", "auth0|42": "2026-01-02T10:05:00.123Z"}}),
+        ),
+        (
             "task.schema.json",
             with(task(), "/recurrence_rule", json!("every 14 days")),
         ),

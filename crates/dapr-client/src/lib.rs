@@ -270,6 +270,20 @@ impl<T: Transport> DaprClient<T> {
         expect_no_content(&response)
     }
 
+    /// Schedule a Dapr job (alpha API). An existing job with `"overwrite": false` answers 409,
+    /// which here means "already scheduled" and is not an error.
+    pub async fn schedule_job(&self, name: &str, job: &Value) -> Result<(), DaprError> {
+        let url = format!("{}/v1.0-alpha1/jobs/{}", self.base_url, encode(name));
+        let body = serde_json::to_vec(job).expect("serialisable");
+        let response = self
+            .send(http::Method::POST, &url, Some("application/json"), body)
+            .await?;
+        if response.status() == http::StatusCode::CONFLICT {
+            return Ok(());
+        }
+        expect_no_content(&response)
+    }
+
     async fn send(
         &self,
         method: http::Method,

@@ -100,10 +100,18 @@ pub async fn route<R: Runtime>(
             app.update(request, &user, id, Change::Patch(patch), log)
                 .await
         }
-        ["job", _name] => {
+        ["job", name] => {
             log.route = "/job/{name}";
+            only(method, &[Method::POST], "POST")?;
             app.check_app_token(request)?;
-            // No jobs are scheduled yet; 404 tells Dapr the trigger is done and not to retry.
+            if *name == crate::sweep::SWEEP_JOB {
+                let report = app.store().sweep(app.runtime().now()).await?;
+                return Ok(json_response(
+                    200,
+                    &serde_json::to_value(&report).expect("serialisable"),
+                ));
+            }
+            // An unknown job: 404 tells Dapr the trigger is done and not to retry.
             Err(ApiError::NotFound)
         }
         _ => {
@@ -198,7 +206,9 @@ impl<R: Runtime> App<R> {
             loaded.bucket.tasks.insert(task.id, task.clone());
             loaded.bucket.outbox.push(event.clone());
             let task_json = serde_json::to_value(&task).expect("serialisable");
+            let registry = store.registry_write(user, now).await?;
             let mut operations = vec![store.bucket_write(&loaded)];
+            operations.extend(registry.clone());
             if let Some((state_key, fingerprint)) = &idempotency {
                 let record = IdempotencyRecord {
                     schema_version: BUCKET_SCHEMA_VERSION,
@@ -220,6 +230,9 @@ impl<R: Runtime> App<R> {
                     let due = due_after_commit(&loaded.bucket.outbox, &event.id, now);
                     log.event_ids
                         .extend(store.publish_and_clear(user, bucket, &due).await);
+                    if registry.is_some() {
+                        store.ensure_sweep_job().await;
+                    }
                     return Ok(task_response(201, &task));
                 }
                 Err(error) if error.is_conflict() => {
@@ -315,11 +328,17 @@ impl<R: Runtime> App<R> {
             let event = task_event(event_type, Uuid::new_v4(), now, &updated, &changed);
             loaded.bucket.tasks.insert(id, updated.clone());
             loaded.bucket.outbox.push(event.clone());
-            match store.commit(&[store.bucket_write(&loaded)]).await {
+            let registry = store.registry_write(user, now).await?;
+            let mut operations = vec![store.bucket_write(&loaded)];
+            operations.extend(registry.clone());
+            match store.commit(&operations).await {
                 Ok(()) => {
                     let due = due_after_commit(&loaded.bucket.outbox, &event.id, now);
                     log.event_ids
                         .extend(store.publish_and_clear(user, bucket, &due).await);
+                    if registry.is_some() {
+                        store.ensure_sweep_job().await;
+                    }
                     return Ok(task_response(200, &updated));
                 }
                 Err(error) if error.is_conflict() => backoff(self.runtime(), attempt).await,
@@ -350,11 +369,17 @@ impl<R: Runtime> App<R> {
             let now = self.runtime().now();
             let event = task_event(TaskEventType::Deleted, Uuid::new_v4(), now, &current, &[]);
             loaded.bucket.outbox.push(event.clone());
-            match store.commit(&[store.bucket_write(&loaded)]).await {
+            let registry = store.registry_write(user, now).await?;
+            let mut operations = vec![store.bucket_write(&loaded)];
+            operations.extend(registry.clone());
+            match store.commit(&operations).await {
                 Ok(()) => {
                     let due = due_after_commit(&loaded.bucket.outbox, &event.id, now);
                     log.event_ids
                         .extend(store.publish_and_clear(user, bucket, &due).await);
+                    if registry.is_some() {
+                        store.ensure_sweep_job().await;
+                    }
                     return Ok(http::Response::builder()
                         .status(204)
                         .body(Vec::new())

@@ -7,6 +7,7 @@ mod handlers;
 pub mod log;
 mod request;
 pub mod store;
+pub mod sweep;
 
 use chrono::{DateTime, Utc};
 use dapr_client::{DaprClient, Transport};

@@ -135,7 +135,9 @@ impl spin_host::OutboundHandler for Unreachable {
         &self,
         _app_id: &str,
         _req: http::Request<Bytes>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<http::Response<Bytes>>> + Send + '_>> {
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = anyhow::Result<http::Response<Bytes>>> + Send + '_>,
+    > {
         Box::pin(async { Err(anyhow::anyhow!("connection refused")) })
     }
 }
@@ -147,7 +149,10 @@ async fn an_unreachable_sidecar_answers_503_and_says_so() {
         &[("jwt_secret", crate::support::SECRET)],
     );
     let request = http::Request::get("/api/tasks")
-        .header("authorization", format!("Bearer {}", TestApp::token("alice")))
+        .header(
+            "authorization",
+            format!("Bearer {}", TestApp::token("alice")),
+        )
         .body(Bytes::new())
         .unwrap();
     let response = component.send(request).await;
@@ -160,11 +165,71 @@ async fn an_unreachable_sidecar_answers_503_and_says_so() {
 #[tokio::test]
 async fn the_idempotency_record_is_stored_as_published_with_a_ttl() {
     let app = TestApp::spawn();
-    app.request_with("POST", "/api/tasks", Some("alice"), Some(json!({"title": "x"})), &[("idempotency-key", "k-7")])
-        .await;
+    app.request_with(
+        "POST",
+        "/api/tasks",
+        Some("alice"),
+        Some(json!({"title": "x"})),
+        &[("idempotency-key", "k-7")],
+    )
+    .await;
     let stored = app.sidecar.state_snapshot("statestore");
-    let record = stored.get("chat-api||idempotency:alice:k-7").expect("record stored under chat-api's prefix");
+    let record = stored
+        .get("chat-api||idempotency:alice:k-7")
+        .expect("record stored under chat-api's prefix");
     let value: Value = serde_json::from_slice(&record.value).unwrap();
-    contract_schemas::validate("idempotency-record.schema.json", &value).unwrap_or_else(|e| panic!("{e}"));
+    contract_schemas::validate("idempotency-record.schema.json", &value)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(record.expires_at.is_some(), "idempotency records expire");
+}
+
+#[tokio::test]
+async fn the_sweep_job_publishes_what_no_later_request_came_back_for() {
+    let app = TestApp::spawn();
+    app.sidecar.faults().fail_next_publishes(1);
+    app.create("alice", json!({"title": "nobody asks again"}))
+        .await;
+    let pending = outbox_ids(&app, "alice").await;
+    assert_eq!(pending.len(), 1);
+    let registry: Vec<Value> = app
+        .sidecar
+        .state_snapshot("statestore")
+        .iter()
+        .filter(|(key, _)| key.starts_with("chat-api||outbox-users:"))
+        .map(|(_, item)| serde_json::from_slice(&item.value).unwrap())
+        .collect();
+    assert_eq!(
+        registry.len(),
+        1,
+        "the writer registered alice in one shard"
+    );
+    contract_schemas::validate("outbox-registry.schema.json", &registry[0])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(registry[0]["users"]["alice"].is_string());
+
+    // Dapr triggers the job with its data; the trigger needs the app token.
+    let token = [("dapr-api-token", crate::support::APP_TOKEN)];
+    let sweep = app
+        .request_with("POST", "/job/outbox-sweep", None, Some(json!({})), &token)
+        .await;
+    assert_eq!(
+        sweep.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&sweep.body)
+    );
+    assert_eq!(sweep.json()["events_published"], 1);
+    let events = app.task_events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["id"], pending[0]);
+    assert!(outbox_ids(&app, "alice").await.is_empty());
+    let again = app
+        .request_with("POST", "/job/outbox-sweep", None, Some(json!({})), &token)
+        .await;
+    assert_eq!(
+        again.json()["events_published"],
+        0,
+        "a clean outbox publishes nothing twice"
+    );
+    assert_eq!(app.task_events().len(), 1);
 }
