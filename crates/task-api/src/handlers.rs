@@ -3,8 +3,8 @@ use crate::error::ApiError;
 use crate::log::RequestLog;
 use crate::request::{etag, header, idempotency_key, if_match, json_body, query_pairs};
 use crate::store::{
-    BUCKET_SCHEMA_VERSION, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, MAX_WRITE_ATTEMPTS, Store,
-    backoff, bucket_of, due_after_commit, idempotency_key as idempotency_state_key,
+    BUCKET_SCHEMA_VERSION, Commit, IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, MAX_WRITE_ATTEMPTS,
+    Store, backoff, bucket_of, idempotency_key as idempotency_state_key,
 };
 use crate::{App, Runtime};
 use dapr_client::{StateItem, TransactionOp};
@@ -206,9 +206,7 @@ impl<R: Runtime> App<R> {
             loaded.bucket.tasks.insert(task.id, task.clone());
             loaded.bucket.outbox.push(event.clone());
             let task_json = serde_json::to_value(&task).expect("serialisable");
-            let registry = store.registry_write(user, now).await?;
-            let mut operations = vec![store.bucket_write(&loaded)];
-            operations.extend(registry.clone());
+            let mut extra = Vec::new();
             if let Some((state_key, fingerprint)) = &idempotency {
                 let record = IdempotencyRecord {
                     schema_version: BUCKET_SCHEMA_VERSION,
@@ -223,19 +221,17 @@ impl<R: Runtime> App<R> {
                 )
                 .expecting(None)
                 .with_ttl_seconds(IDEMPOTENCY_TTL_SECONDS);
-                operations.push(TransactionOp::Upsert(item));
+                extra.push(TransactionOp::Upsert(item));
             }
-            match store.commit(&operations).await {
-                Ok(()) => {
-                    let due = due_after_commit(&loaded.bucket.outbox, &event.id, now);
-                    log.event_ids
-                        .extend(store.publish_and_clear(user, bucket, &due).await);
-                    if registry.is_some() {
-                        store.ensure_sweep_job().await;
-                    }
+            match store
+                .commit_change(user, bucket, &loaded, &event.id, extra, now)
+                .await?
+            {
+                Commit::Done { published } => {
+                    log.event_ids.extend(published);
                     return Ok(task_response(201, &task));
                 }
-                Err(error) if error.is_conflict() => {
+                Commit::LostRace => {
                     // A concurrent retry of the same create may have won: answer as it did.
                     if let Some((state_key, fingerprint)) = &idempotency
                         && let Some(record) = store.read_idempotency(state_key).await?
@@ -244,7 +240,6 @@ impl<R: Runtime> App<R> {
                     }
                     backoff(self.runtime(), attempt).await;
                 }
-                Err(error) => return Err(error.into()),
             }
         }
         Err(ApiError::Conflict(
@@ -328,21 +323,15 @@ impl<R: Runtime> App<R> {
             let event = task_event(event_type, Uuid::new_v4(), now, &updated, &changed);
             loaded.bucket.tasks.insert(id, updated.clone());
             loaded.bucket.outbox.push(event.clone());
-            let registry = store.registry_write(user, now).await?;
-            let mut operations = vec![store.bucket_write(&loaded)];
-            operations.extend(registry.clone());
-            match store.commit(&operations).await {
-                Ok(()) => {
-                    let due = due_after_commit(&loaded.bucket.outbox, &event.id, now);
-                    log.event_ids
-                        .extend(store.publish_and_clear(user, bucket, &due).await);
-                    if registry.is_some() {
-                        store.ensure_sweep_job().await;
-                    }
+            match store
+                .commit_change(user, bucket, &loaded, &event.id, Vec::new(), now)
+                .await?
+            {
+                Commit::Done { published } => {
+                    log.event_ids.extend(published);
                     return Ok(task_response(200, &updated));
                 }
-                Err(error) if error.is_conflict() => backoff(self.runtime(), attempt).await,
-                Err(error) => return Err(error.into()),
+                Commit::LostRace => backoff(self.runtime(), attempt).await,
             }
         }
         Err(ApiError::Conflict(
@@ -369,24 +358,18 @@ impl<R: Runtime> App<R> {
             let now = self.runtime().now();
             let event = task_event(TaskEventType::Deleted, Uuid::new_v4(), now, &current, &[]);
             loaded.bucket.outbox.push(event.clone());
-            let registry = store.registry_write(user, now).await?;
-            let mut operations = vec![store.bucket_write(&loaded)];
-            operations.extend(registry.clone());
-            match store.commit(&operations).await {
-                Ok(()) => {
-                    let due = due_after_commit(&loaded.bucket.outbox, &event.id, now);
-                    log.event_ids
-                        .extend(store.publish_and_clear(user, bucket, &due).await);
-                    if registry.is_some() {
-                        store.ensure_sweep_job().await;
-                    }
+            match store
+                .commit_change(user, bucket, &loaded, &event.id, Vec::new(), now)
+                .await?
+            {
+                Commit::Done { published } => {
+                    log.event_ids.extend(published);
                     return Ok(http::Response::builder()
                         .status(204)
                         .body(Vec::new())
                         .expect("valid response"));
                 }
-                Err(error) if error.is_conflict() => backoff(self.runtime(), attempt).await,
-                Err(error) => return Err(error.into()),
+                Commit::LostRace => backoff(self.runtime(), attempt).await,
             }
         }
         Err(ApiError::Conflict(

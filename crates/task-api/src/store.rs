@@ -38,6 +38,15 @@ pub struct LoadedBucket {
     pub etag: Option<String>,
 }
 
+/// The outcome of [`Store::commit_change`].
+#[derive(Debug)]
+pub enum Commit {
+    /// Committed; these event ids went out.
+    Done { published: Vec<String> },
+    /// A concurrent writer changed the bucket first: read again and retry.
+    LostRace,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IdempotencyRecord {
     pub schema_version: u32,
@@ -135,6 +144,37 @@ impl<R: Runtime> Store<'_, R> {
             Some(entry) => serde_json::from_value(entry.value).map(Some).map_err(|e| {
                 ApiError::Internal(format!("idempotency record {key} is unreadable: {e}"))
             }),
+        }
+    }
+
+    /// Commit a bucket whose outbox now ends with the change's event `event_id`, together with
+    /// `extra` operations and, when due, the user's sweep registration; then publish. The same
+    /// sequence for every write, so no entry point can forget a step.
+    pub async fn commit_change(
+        &self,
+        user: &str,
+        bucket: u8,
+        loaded: &LoadedBucket,
+        event_id: &str,
+        extra: Vec<TransactionOp>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Commit, ApiError> {
+        let registry = self.registry_write(user, now).await?;
+        let registered = registry.is_some();
+        let mut operations = vec![self.bucket_write(loaded)];
+        operations.extend(registry);
+        operations.extend(extra);
+        match self.commit(&operations).await {
+            Ok(()) => {
+                let due = due_after_commit(&loaded.bucket.outbox, event_id, now);
+                let published = self.publish_and_clear(user, bucket, &due).await;
+                if registered {
+                    self.ensure_sweep_job().await;
+                }
+                Ok(Commit::Done { published })
+            }
+            Err(error) if error.is_conflict() => Ok(Commit::LostRace),
+            Err(error) => Err(error.into()),
         }
     }
 
