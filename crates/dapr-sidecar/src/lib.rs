@@ -24,15 +24,20 @@ mod clock;
 mod error;
 mod faults;
 mod go_json;
+mod health;
+mod invoke;
+mod jobs;
 pub mod metrics;
 pub mod pubsub;
 mod request;
 mod router;
+mod secrets;
 pub mod state;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
@@ -59,6 +64,9 @@ pub enum SidecarError {
         path: std::path::PathBuf,
         message: String,
     },
+    /// A resource (secret store, configuration) in the resources folder is invalid.
+    #[error("resources: {0}")]
+    Resources(String),
 }
 
 /// Which components the sidecar has, and its clock.
@@ -124,6 +132,22 @@ pub(crate) struct Inner {
     pub(crate) faults: Faults,
     pub(crate) app_channel: Arc<dyn AppChannel>,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) apps: Vec<String>,
+    pub(crate) app_api_token: Option<String>,
+    pub(crate) jobs: Arc<jobs::Jobs>,
+    pub(crate) secrets: secrets::SecretStores,
+    pub(crate) access: invoke::AccessPolicies,
+    pub(crate) started: AtomicBool,
+    /// The job scheduler task, aborted when the last clone of the sidecar is dropped.
+    pub(crate) scheduler: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(task) = self.scheduler.get_mut().ok().and_then(Option::take) {
+            task.abort();
+        }
+    }
 }
 
 impl fmt::Debug for Sidecar {
@@ -148,7 +172,8 @@ impl Sidecar {
     }
 
     /// A sidecar whose state stores keep their data in `<data_dir>/state.db` (SQLite, WAL,
-    /// `synchronous=FULL`), or in memory when `data_dir` is `None`.
+    /// `synchronous=FULL`) and its jobs in `<data_dir>/jobs.db`, or in memory when `data_dir` is
+    /// `None`; secret stores and access control come from `resources_dir`.
     pub fn try_new(config: SidecarConfig) -> Result<Self, SidecarError> {
         let state_db = match &config.data_dir {
             Some(dir) => {
@@ -163,16 +188,33 @@ impl Sidecar {
         let mut state_stores = HashMap::new();
         for store in config.state_stores {
             let backend: Arc<dyn StateStore> = match &state_db {
-                Some(path) => Arc::new(SqliteStateStore::open(path, &store.name).map_err(
-                    |err| SidecarError::Storage {
-                        path: path.clone(),
-                        message: err.to_string(),
-                    },
-                )?),
+                Some(path) => {
+                    Arc::new(SqliteStateStore::open(path, &store.name).map_err(|err| {
+                        SidecarError::Storage {
+                            path: path.clone(),
+                            message: err.to_string(),
+                        }
+                    })?)
+                }
                 None => Arc::new(InMemoryStateStore::new()),
             };
             state_stores.insert(store.name.clone(), (store, backend));
         }
+        let jobs = match &config.data_dir {
+            Some(dir) => {
+                let path = dir.join("jobs.db");
+                jobs::Jobs::open(&path)
+                    .map_err(|message| SidecarError::Storage { path, message })?
+            }
+            None => jobs::Jobs::in_memory(),
+        };
+        let (secrets, access) = match &config.resources_dir {
+            Some(dir) => (
+                secrets::SecretStores::load(dir).map_err(SidecarError::Resources)?,
+                invoke::AccessPolicies::load(dir).map_err(SidecarError::Resources)?,
+            ),
+            None => Default::default(),
+        };
         Ok(Sidecar {
             inner: Arc::new(Inner {
                 state_stores,
@@ -182,6 +224,13 @@ impl Sidecar {
                 faults: Faults::default(),
                 app_channel: config.app_channel,
                 metrics: Arc::new(Metrics::default()),
+                apps: config.apps,
+                app_api_token: config.app_api_token,
+                jobs: Arc::new(jobs),
+                secrets,
+                access,
+                started: AtomicBool::new(false),
+                scheduler: Mutex::new(None),
             }),
         })
     }
@@ -189,14 +238,64 @@ impl Sidecar {
     /// Answers one Dapr HTTP API request made by the app `app_id` (the caller's identity: it
     /// prefixes state keys and is the `source` of published events).
     pub async fn handle(&self, app_id: &str, req: http::Request<Bytes>) -> http::Response<Bytes> {
+        let uri = req.uri().clone();
         let req = ApiRequest::new(req);
-        router::route(&self.inner, app_id, &req).unwrap_or_else(ApiError::into_response)
+        router::route(&self.inner, app_id, &req, &uri)
+            .await
+            .unwrap_or_else(ApiError::into_response)
     }
 
     /// Start the background work: subscription discovery and message delivery, the job
     /// scheduler. Needs a tokio runtime. Without it the sidecar still answers the API (tests of
     /// the API alone do not call it).
-    pub fn start(&self) {}
+    ///
+    /// The job scheduler is a task that, every 50 ms of real time, triggers the jobs due at the
+    /// injected clock's "now" (so a moved test clock is noticed within ~50 ms); it stops when
+    /// the last clone of the sidecar is dropped. Calling `start` again does not start a second
+    /// scheduler. `/v1.0/healthz` answers 204 from here on.
+    pub fn start(&self) {
+        {
+            let mut scheduler = self
+                .inner
+                .scheduler
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if scheduler.is_none()
+                && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            {
+                let task = runtime.spawn(self.job_trigger().run_forever());
+                *scheduler = Some(task.abort_handle());
+            }
+        }
+        self.inner.started.store(true, Ordering::SeqCst);
+    }
+
+    /// Runs one job scheduler pass now and waits for its triggers (and their outcomes) to
+    /// finish: every job due at the clock's "now" is triggered once. For tests that move a
+    /// manual clock and want determinism without [`Sidecar::start`]'s background task.
+    pub async fn run_due_jobs_now(&self) {
+        self.job_trigger().run_due().await;
+    }
+
+    fn job_trigger(&self) -> jobs::Trigger {
+        jobs::Trigger {
+            jobs: self.inner.jobs.clone(),
+            clock: self.inner.clock.clone(),
+            channel: self.inner.app_channel.clone(),
+            metrics: self.inner.metrics.clone(),
+            app_api_token: self.inner.app_api_token.clone(),
+        }
+    }
+
+    /// Scheduled jobs as `(app id, job name)`, sorted.
+    pub fn job_names(&self) -> Vec<(String, String)> {
+        self.inner
+            .jobs
+            .all()
+            .into_iter()
+            .map(|job| (job.app_id, job.name))
+            .collect()
+    }
 
     /// Every message accepted by publish, in order.
     pub fn published(&self) -> Vec<PublishedMessage> {

@@ -3,20 +3,26 @@
 //! matches a path with another method) falls through to the service-invocation fallback, which
 //! answers 404 `ERR_DIRECT_INVOKE` when no target app id is given.
 
+use std::sync::atomic::Ordering;
+
 use bytes::Bytes;
-use http::{Method, Response};
+use http::{Method, Response, Uri};
 
 use crate::Inner;
-use crate::error::{ApiError, empty_response};
+use crate::error::ApiError;
+use crate::invoke::{self, InvokeContext};
+use crate::jobs::api::{self as jobs_api, JobsContext};
 use crate::pubsub::api::{self as pubsub_api, PubSubContext};
 use crate::request::{ApiRequest, param};
 use crate::state::api::{self as state_api, StateContext};
 
-/// Answers one request, or says which error to answer with.
-pub(crate) fn route(
+/// Answers one request, or says which error to answer with. `uri` is the request's original URI
+/// (service invocation forwards its raw query).
+pub(crate) async fn route(
     sidecar: &Inner,
     app_id: &str,
     req: &ApiRequest,
+    uri: &Uri,
 ) -> Result<Response<Bytes>, ApiError> {
     let segments: Vec<&str> = req.segments.iter().map(String::as_str).collect();
     let write = req.method == Method::POST || req.method == Method::PUT;
@@ -59,10 +65,48 @@ pub(crate) fn route(
             let (pubsub, topic) = pubsub_params(pubsub, topic)?;
             pubsub_api::publish(&pubsub_context(sidecar, app_id), req, &pubsub, &topic)
         }
-        (["v1.0", "healthz"] | ["v1.0", "healthz", "outbound"], &Method::GET) => {
-            Ok(empty_response())
+        (["v1.0", "healthz"], &Method::GET) => {
+            crate::health::healthz(sidecar.started.load(Ordering::SeqCst), app_id, req)
         }
-        _ => Err(fallback(req, &segments)),
+        (["v1.0", "healthz", "outbound"], &Method::GET) => crate::health::outbound(),
+        (["v1.0" | "v1.0-alpha1", "jobs", name], method)
+            if [Method::POST, Method::GET, Method::DELETE].contains(method) =>
+        {
+            let name = param("name", name)?;
+            let ctx = JobsContext {
+                jobs: &sidecar.jobs,
+                clock: sidecar.clock.as_ref(),
+                metrics: &sidecar.metrics,
+                app_id,
+            };
+            match *method {
+                Method::POST => jobs_api::schedule(&ctx, req, &name),
+                Method::GET => jobs_api::get(&ctx, &name),
+                _ => jobs_api::delete(&ctx, &name),
+            }
+        }
+        (["v1.0", "secrets", store, "bulk"], &Method::GET) => {
+            let store = param("secretStoreName", store)?;
+            crate::secrets::api::bulk(&sidecar.secrets, app_id, &store)
+        }
+        (["v1.0", "secrets", store, key], &Method::GET) => {
+            let store = param("secretStoreName", store)?;
+            let key = param("key", key)?;
+            crate::secrets::api::get(&sidecar.secrets, app_id, &store, &key)
+        }
+        _ => match invoke::target(req) {
+            Some((target, method)) if !target.is_empty() => {
+                let ctx = InvokeContext {
+                    channel: sidecar.app_channel.as_ref(),
+                    policies: &sidecar.access,
+                    apps: &sidecar.apps,
+                    app_api_token: sidecar.app_api_token.as_deref(),
+                    caller: app_id,
+                };
+                invoke::invoke(&ctx, req, uri, &target, &method).await
+            }
+            _ => Err(ApiError::no_route()),
+        },
     }
 }
 
@@ -100,23 +144,4 @@ fn pubsub_context<'a>(sidecar: &'a Inner, app_id: &'a str) -> PubSubContext<'a> 
 /// `{pubsubname}` and the `*` wildcard (the topic, which may contain `/`).
 fn pubsub_params(pubsub: &str, topic: &[&str]) -> Result<(String, String), ApiError> {
     Ok((param("pubsubname", pubsub)?, param("*", &topic.join("/"))?))
-}
-
-/// daprd's fallback route is service invocation (`/v1.0/invoke/{id}/method/…` or a
-/// `dapr-app-id` header). Invocation is not implemented here yet, so a request that names a
-/// target gets daprd's invocation-failure answer; one that names none gets daprd's 404.
-fn fallback(req: &ApiRequest, segments: &[&str]) -> ApiError {
-    let header_target = req.header("dapr-app-id");
-    let target = match segments {
-        _ if !header_target.is_empty() => Some(header_target.to_owned()),
-        ["v1.0", "invoke", id, "method", ..] => Some((*id).to_owned()),
-        _ => None,
-    };
-    match target {
-        Some(target) => ApiError::direct_invoke(
-            &target,
-            "service invocation is not supported by this embedded sidecar yet",
-        ),
-        None => ApiError::no_route(),
-    }
 }
