@@ -80,8 +80,11 @@ pub struct AppsChannel {
     /// `spin-full-url` authority of the calls (the host's HTTP address).
     authority: String,
     /// Told about every call: (app id, method, route or `None` if unmatched, status, duration).
-    observer: Option<Arc<dyn Fn(&AppCall<'_>) + Send + Sync>>,
+    observer: Option<AppCallObserver>,
 }
+
+/// Told about every call the sidecar makes into an app.
+pub type AppCallObserver = Arc<dyn Fn(&AppCall<'_>) + Send + Sync>;
 
 /// One call the sidecar made into an app (for logs and metrics).
 #[derive(Debug)]
@@ -105,7 +108,7 @@ impl AppsChannel {
     }
 
     /// Report every call to `observer`.
-    pub fn with_observer(mut self, observer: Arc<dyn Fn(&AppCall<'_>) + Send + Sync>) -> Self {
+    pub fn with_observer(mut self, observer: AppCallObserver) -> Self {
         self.observer = Some(observer);
         self
     }

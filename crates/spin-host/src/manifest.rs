@@ -380,7 +380,7 @@ impl Manifest {
         Router::new(
             self.triggers
                 .iter()
-                .filter(|t| components.iter().any(|c| *c == t.component)),
+                .filter(|t| components.contains(&t.component)),
         )
         .expect("duplicate routes are rejected by Manifest::parse")
     }
@@ -435,12 +435,15 @@ impl Manifest {
     }
 }
 
+/// Reads an environment variable (`SPIN_VARIABLE_<NAME>`).
+type EnvLookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
 /// Resolves application variables: `SPIN_VARIABLE_<NAME>` from the environment, then host
 /// overrides, then the manifest default, then host fallbacks (e.g. a generated development
 /// secret); a required variable with none of these is an error.
 pub struct VariableResolver<'a> {
     variables: &'a BTreeMap<String, Variable>,
-    env: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    env: EnvLookup<'a>,
     overrides: HashMap<String, String>,
     fallbacks: HashMap<String, String>,
 }

@@ -1,0 +1,197 @@
+//! `todo-dev`: runs the whole todo-chatbot application on one machine — every Spin component of
+//! `spin.toml` in wasmtime (spin-host) and the embedded Dapr sidecar — and mints dev tokens.
+//!
+//! ```text
+//! todo-dev up [--listen 127.0.0.1:3000] [--dapr-listen 127.0.0.1:3500] [--admin-listen 127.0.0.1:9090]
+//!             [--component-id ID]... [--ephemeral] [--data-dir .todo-dev] [--log-format human|json]
+//!             [--no-build] [--as-app-id chat-api] [--manifest spin.toml]
+//! todo-dev token --user alice [--ttl 1h]
+//! todo-dev build [--component-id ID]...
+//! ```
+//! See docs/running-locally.md.
+
+mod builder;
+mod outbound;
+mod secrets;
+mod server;
+mod up;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "todo-dev",
+    version,
+    about = "Run todo-chatbot locally: Spin components in wasmtime + an embedded Dapr sidecar"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build what is stale, load every component and serve the app, the Dapr API and metrics.
+    Up(UpArgs),
+    /// Print a development JWT (HS256, signed with the app's `jwt_secret`).
+    Token(TokenArgs),
+    /// Run the components' `[component.<id>.build]` commands when their sources are stale.
+    Build(BuildArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ManifestArgs {
+    /// The application manifest.
+    #[arg(long, default_value = "spin.toml")]
+    pub manifest: PathBuf,
+    /// Where persistent data (state, the dev JWT secret) is kept.
+    #[arg(long, default_value = ".todo-dev")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub common: ManifestArgs,
+    /// The app's HTTP address (every component's routes). Port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// The Dapr HTTP API for curl and tools; requests act as the app-id of `--as-app-id`.
+    #[arg(long, default_value = "127.0.0.1:3500")]
+    pub dapr_listen: SocketAddr,
+    /// Metrics (`/metrics`), health and dead letters.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    pub admin_listen: SocketAddr,
+    /// Run only these components (repeatable); default: all.
+    #[arg(long = "component-id", value_name = "ID")]
+    pub component_ids: Vec<String>,
+    /// Keep all sidecar data in memory (nothing written to the data dir but the dev secret).
+    #[arg(long)]
+    pub ephemeral: bool,
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    /// Do not run the components' build commands (the .wasm files must exist).
+    #[arg(long)]
+    pub no_build: bool,
+    /// The app-id requests on `--dapr-listen` act as (default: the first component).
+    #[arg(long, value_name = "APP_ID")]
+    pub as_app_id: Option<String>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub common: ManifestArgs,
+    /// The user id (`sub` claim).
+    #[arg(long)]
+    pub user: String,
+    /// Lifetime: `90s`, `30m`, `1h`, `7d` or seconds.
+    #[arg(long, default_value = "1h", value_parser = parse_duration_secs)]
+    pub ttl: u64,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub common: ManifestArgs,
+    #[arg(long = "component-id", value_name = "ID")]
+    pub component_ids: Vec<String>,
+}
+
+/// `90s`, `30m`, `1h`, `7d`, or plain seconds.
+fn parse_duration_secs(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?} (use e.g. 90s, 30m, 1h, 7d)"))?;
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("invalid duration unit in {text:?} (s, m, h or d)")),
+    };
+    if n == 0 {
+        return Err("the duration must be positive".into());
+    }
+    n.checked_mul(unit)
+        .ok_or_else(|| "duration too long".into())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up(args) => up::run(args),
+        Command::Token(args) => secrets::token_command(&args),
+        Command::Build(args) => builder::build_command(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("todo-dev: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_secs("90"), Ok(90));
+        assert_eq!(parse_duration_secs("90s"), Ok(90));
+        assert_eq!(parse_duration_secs("30m"), Ok(1800));
+        assert_eq!(parse_duration_secs("1h"), Ok(3600));
+        assert_eq!(parse_duration_secs("7d"), Ok(604_800));
+        assert!(parse_duration_secs("1w").is_err());
+        assert!(parse_duration_secs("h").is_err());
+        assert!(parse_duration_secs("0s").is_err());
+    }
+
+    #[test]
+    fn cli_parses_up_flags() {
+        let cli = Cli::try_parse_from([
+            "todo-dev",
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--component-id",
+            "chat-api",
+            "--component-id",
+            "audit-service",
+            "--ephemeral",
+            "--log-format",
+            "json",
+            "--no-build",
+            "--as-app-id",
+            "audit-service",
+        ])
+        .unwrap();
+        let Command::Up(up) = cli.command else {
+            panic!("not up")
+        };
+        assert_eq!(up.listen.port(), 0);
+        assert_eq!(up.dapr_listen.port(), 3500);
+        assert_eq!(up.admin_listen.port(), 9090);
+        assert_eq!(up.component_ids, vec!["chat-api", "audit-service"]);
+        assert!(up.ephemeral && up.no_build);
+        assert_eq!(up.log_format, LogFormat::Json);
+        assert_eq!(up.as_app_id.as_deref(), Some("audit-service"));
+        assert_eq!(up.common.data_dir, PathBuf::from(".todo-dev"));
+    }
+}

@@ -1,0 +1,440 @@
+//! End to end: the real `todo-dev` binary, started on free ports, driven over real HTTP.
+//!
+//! The components' .wasm files are built (if stale) once per test binary with `todo-dev build`
+//! (spin.toml's build commands, target dir `target/wasm`, so no lock is shared with the outer
+//! cargo); every `up` then runs with `--no-build`.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_todo-dev");
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn ensure_built() {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let status = Command::new(BIN)
+            .args(["build", "--component-id", "chat-api"])
+            .current_dir(workspace())
+            .status()
+            .expect("run todo-dev build");
+        assert!(status.success(), "todo-dev build failed: {status}");
+    });
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("todo-dev-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running `todo-dev up`.
+struct Dev {
+    child: Option<Child>,
+    app: SocketAddr,
+    dapr: SocketAddr,
+    admin: SocketAddr,
+    startup: Duration,
+    stdout: mpsc::Receiver<String>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Dev {
+    fn start(data_dir: &Path, extra: &[&str]) -> Dev {
+        ensure_built();
+        let mut child = Command::new(BIN)
+            .args(["up", "--no-build", "--data-dir"])
+            .arg(data_dir)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--dapr-listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .current_dir(workspace())
+            .env("RUST_LOG", "info")
+            .env_remove("SPIN_VARIABLE_JWT_SECRET")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn todo-dev up");
+        let (tx, stdout) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let err = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut dev = Dev {
+            child: Some(child),
+            app: "0.0.0.0:0".parse().unwrap(),
+            dapr: "0.0.0.0:0".parse().unwrap(),
+            admin: "0.0.0.0:0".parse().unwrap(),
+            startup: Duration::ZERO,
+            stdout,
+            stderr,
+        };
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match dev.stdout.recv_timeout(left) {
+                Ok(line) => line,
+                Err(_) => panic!(
+                    "todo-dev up did not become ready:\n{}",
+                    dev.stderr.lock().unwrap().join("\n")
+                ),
+            };
+            let addr = |l: &str| -> SocketAddr {
+                let rest = &l[l.find("http://").unwrap() + 7..];
+                rest.split_whitespace().next().unwrap().parse().unwrap()
+            };
+            if line.contains("app listening on http://") {
+                dev.app = addr(&line);
+            } else if line.contains("dapr listening on http://") {
+                dev.dapr = addr(&line);
+            } else if line.contains("admin listening on http://") {
+                dev.admin = addr(&line);
+            } else if let Some(secs) = line.strip_prefix("todo-dev: ready in ") {
+                dev.startup = Duration::from_secs_f64(secs.trim_end_matches('s').parse().unwrap());
+                break;
+            }
+        }
+        eprintln!(
+            "todo-dev up: app {} dapr {} admin {}, ready in {:?}",
+            dev.app, dev.dapr, dev.admin, dev.startup
+        );
+        dev
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// SIGTERM, then wait (at most `limit`) for the exit status.
+    fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "todo-dev did not exit within {limit:?} of SIGTERM:\n{}",
+                    self.stderr.lock().unwrap().join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    fn kill_9(&mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    fn logs(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("----- todo-dev stderr -----\n{}\n-----", self.logs());
+        }
+    }
+}
+
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+}
+
+/// A minimal blocking HTTP/1.1 client (one request per connection).
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Response {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("response head");
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Response {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+fn token(data_dir: &Path, user: &str) -> String {
+    let output = Command::new(BIN)
+        .args(["token", "--user", user, "--ttl", "1h", "--data-dir"])
+        .arg(data_dir)
+        .current_dir(workspace())
+        .env_remove("SPIN_VARIABLE_JWT_SECRET")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    assert_eq!(token.split('.').count(), 3, "{token}");
+    token
+}
+
+fn create_task(dev: &Dev, token: &str, title: &str) -> serde_json::Value {
+    let auth = format!("Bearer {token}");
+    let r = request(
+        dev.app,
+        "POST",
+        "/api/tasks",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        &format!(r#"{{"title":"{title}"}}"#),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.json()
+}
+
+#[test]
+fn up_serves_the_app_the_dapr_api_and_metrics_then_stops_on_sigterm() {
+    let data = temp_dir("up");
+    let mut dev = Dev::start(&data, &["--ephemeral"]);
+    assert!(
+        dev.startup < Duration::from_secs(60),
+        "startup {:?}",
+        dev.startup
+    );
+
+    let r = request(dev.app, "GET", "/api/healthz", &[], "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["app_id"], "chat-api");
+    assert_eq!(request(dev.app, "GET", "/nowhere", &[], "").status, 404);
+    // Dapr's callbacks on an app with declarative subscriptions: unmatched = 404.
+    assert_eq!(
+        request(dev.app, "GET", "/dapr/subscribe", &[], "").status,
+        404
+    );
+
+    // A dev token signed with the secret the host generated in the data dir.
+    let token = token(&data, "alice");
+    assert!(data.join("jwt_secret").is_file());
+    let task = create_task(&dev, &token, "Pay rent");
+    let auth = format!("Bearer {token}");
+    let list = request(
+        dev.app,
+        "GET",
+        "/api/tasks",
+        &[("authorization", &auth)],
+        "",
+    );
+    assert_eq!(list.status, 200, "{}", list.body);
+    let items = list.json()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["id"], task["id"]);
+    assert_eq!(
+        request(dev.app, "GET", "/api/tasks", &[], "").status,
+        401,
+        "no token"
+    );
+
+    // The Dapr port acts as chat-api: its state is chat-api's.
+    assert_eq!(
+        request(dev.dapr, "GET", "/v1.0/healthz", &[], "").status,
+        204
+    );
+    let saved = request(
+        dev.dapr,
+        "POST",
+        "/v1.0/state/statestore",
+        &[("content-type", "application/json")],
+        r#"[{"key":"probe","value":{"n":1}}]"#,
+    );
+    assert_eq!(saved.status, 204, "{}", saved.body);
+    let got = request(dev.dapr, "GET", "/v1.0/state/statestore/probe", &[], "");
+    assert_eq!(got.status, 200);
+    assert_eq!(got.json()["n"], 1);
+
+    // Host metrics under daprd's names, per component and route.
+    let metrics = request(dev.admin, "GET", "/metrics", &[], "");
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.body.contains(
+            r#"dapr_http_server_request_count{app_id="chat-api",method="POST",path="/api/...",status="201"} 1"#
+        ),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics
+            .body
+            .contains("# TYPE dapr_http_server_latency histogram"),
+        "{}",
+        metrics.body
+    );
+    let health = request(dev.admin, "GET", "/healthz", &[], "");
+    assert_eq!(health.status, 200);
+
+    // One log line per request, with component, route and status.
+    let logs = dev.logs();
+    assert!(
+        logs.lines().any(|l| l.contains("request")
+            && l.contains("chat-api")
+            && l.contains("/api/...")
+            && l.contains("201")),
+        "{logs}"
+    );
+
+    let started = Instant::now();
+    let status = dev.terminate(Duration::from_secs(15));
+    assert!(status.success(), "exit status {status}");
+    eprintln!("stopped {:?} after SIGTERM", started.elapsed());
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn acknowledged_task_survives_kill_9() {
+    let data = temp_dir("durable");
+    let mut dev = Dev::start(&data, &[]);
+    let token = token(&data, "bob");
+    let task = create_task(&dev, &token, "Survive a crash");
+    let id = task["id"].as_str().unwrap().to_string();
+    dev.kill_9();
+
+    let dev = Dev::start(&data, &[]);
+    let auth = format!("Bearer {token}");
+    let r = request(
+        dev.app,
+        "GET",
+        &format!("/api/tasks/{id}"),
+        &[("authorization", &auth)],
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["title"], "Survive a crash");
+    drop(dev);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn json_logs_carry_the_incoming_trace_id() {
+    let data = temp_dir("trace");
+    let dev = Dev::start(&data, &["--ephemeral", "--log-format", "json"]);
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let r = request(dev.app, "GET", "/api/healthz", &[("traceparent", tp)], "");
+    assert_eq!(r.status, 200);
+    // Give the log line a moment to arrive through the pipe.
+    std::thread::sleep(Duration::from_millis(200));
+    let logs = dev.logs();
+    let line = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["route"] == "/api/...")
+        .unwrap_or_else(|| panic!("no JSON request line:\n{logs}"));
+    assert_eq!(line["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(line["component"], "chat-api");
+    assert_eq!(line["status"], 200);
+    let _ = r.header("content-type");
+    drop(dev);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn unknown_component_id_is_a_clear_error() {
+    ensure_built();
+    let output = Command::new(BIN)
+        .args(["up", "--no-build", "--component-id", "nope", "--ephemeral"])
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no component \"nope\""), "{stderr}");
+}
