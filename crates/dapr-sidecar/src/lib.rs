@@ -30,6 +30,7 @@ mod jobs;
 pub mod metrics;
 pub mod pubsub;
 mod request;
+pub mod resources;
 mod router;
 mod secrets;
 pub mod state;
@@ -46,13 +47,14 @@ pub use clock::{Clock, SystemClock};
 pub use error::{ApiError, StoreError};
 pub use faults::Faults;
 pub use metrics::Metrics;
-pub use pubsub::PublishedMessage;
+pub use pubsub::{DeadLetter, PublishedMessage, ReplayError, SubscriptionInfo, SubscriptionKind};
+pub use resources::{ResourceError, Resources};
 pub use state::{
     Concurrency, InMemoryStateStore, KeyPrefix, SqliteStateStore, StateStore, StateStoreConfig,
     StoredItem, WriteOp,
 };
 
-use pubsub::InMemoryBroker;
+use pubsub::{Broker, BrokerConfig};
 use request::ApiRequest;
 
 /// Why a sidecar could not be built.
@@ -127,7 +129,9 @@ pub struct Sidecar {
 pub(crate) struct Inner {
     pub(crate) state_stores: HashMap<String, (StateStoreConfig, Arc<dyn StateStore>)>,
     pub(crate) pubsubs: BTreeSet<String>,
-    pub(crate) broker: InMemoryBroker,
+    pub(crate) broker: Broker,
+    /// The resources folder as loaded (empty without one).
+    pub(crate) resources: Arc<Resources>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) faults: Faults,
     pub(crate) app_channel: Arc<dyn AppChannel>,
@@ -215,15 +219,37 @@ impl Sidecar {
             ),
             None => Default::default(),
         };
+        let resources = Arc::new(match &config.resources_dir {
+            Some(dir) => {
+                Resources::load(dir).map_err(|err| SidecarError::Resources(err.to_string()))?
+            }
+            None => Resources::default(),
+        });
+        let metrics = Arc::new(Metrics::default());
+        let broker = Broker::open(BrokerConfig {
+            pubsubs: config.pubsubs.clone(),
+            apps: config.apps.clone(),
+            data_dir: config.data_dir.as_deref(),
+            resources: resources.clone(),
+            app_channel: config.app_channel.clone(),
+            app_api_token: config.app_api_token.clone(),
+            clock: config.clock.clone(),
+            metrics: metrics.clone(),
+        })
+        .map_err(|message| SidecarError::Storage {
+            path: config.data_dir.clone().unwrap_or_default().join("pubsub.db"),
+            message,
+        })?;
         Ok(Sidecar {
             inner: Arc::new(Inner {
                 state_stores,
                 pubsubs: config.pubsubs.into_iter().collect(),
-                broker: InMemoryBroker::default(),
+                broker,
+                resources,
                 clock: config.clock,
                 faults: Faults::default(),
                 app_channel: config.app_channel,
-                metrics: Arc::new(Metrics::default()),
+                metrics,
                 apps: config.apps,
                 app_api_token: config.app_api_token,
                 jobs: Arc::new(jobs),
@@ -254,6 +280,7 @@ impl Sidecar {
     /// the last clone of the sidecar is dropped. Calling `start` again does not start a second
     /// scheduler. `/v1.0/healthz` answers 204 from here on.
     pub fn start(&self) {
+        self.inner.broker.start();
         {
             let mut scheduler = self
                 .inner
@@ -297,9 +324,32 @@ impl Sidecar {
             .collect()
     }
 
-    /// Every message accepted by publish, in order.
+    /// Every message accepted by publish, in order (with a data dir: across restarts).
     pub fn published(&self) -> Vec<PublishedMessage> {
         self.inner.broker.messages()
+    }
+
+    /// Messages that could not be delivered and were republished on their subscription's
+    /// dead-letter topic, oldest first.
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.inner.broker.dead_letters()
+    }
+
+    /// Delivers dead letter `id` again to the subscription it failed for (at the end of that
+    /// subscription's queue) and removes it from [`Sidecar::dead_letters`].
+    pub fn replay_dead_letter(&self, id: u64) -> Result<(), ReplayError> {
+        self.inner.broker.replay_dead_letter(id)
+    }
+
+    /// The pub/sub subscriptions of app `app_id` (before [`Sidecar::start`]: the declarative
+    /// ones only).
+    pub fn subscriptions(&self, app_id: &str) -> Vec<SubscriptionInfo> {
+        self.inner.broker.subscriptions_of(app_id)
+    }
+
+    /// The resources folder as loaded (empty without `resources_dir`).
+    pub fn resources(&self) -> &Resources {
+        &self.inner.resources
     }
 
     /// The sidecar's metrics (rendered by the host's admin endpoint).

@@ -69,6 +69,7 @@ pub(crate) async fn route(
             crate::health::healthz(sidecar.started.load(Ordering::SeqCst), app_id, req)
         }
         (["v1.0", "healthz", "outbound"], &Method::GET) => crate::health::outbound(),
+        (["v1.0", "metadata"], &Method::GET) => crate::pubsub::metadata::get(sidecar, app_id),
         (["v1.0" | "v1.0-alpha1", "jobs", name], method)
             if [Method::POST, Method::GET, Method::DELETE].contains(method) =>
         {

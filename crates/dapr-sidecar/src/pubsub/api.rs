@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::envelope::{self, EnvelopeInput};
-use super::{InMemoryBroker, PublishedMessage, is_content_type, parse_go_bool};
+use super::{Broker, PublishedMessage, is_content_type, parse_go_bool};
 use crate::Clock;
 use crate::error::{ApiError, empty_response, json_response};
 use crate::faults::Faults;
@@ -24,20 +24,22 @@ const CLOUD_EVENT_CONTENT_TYPE: &str = "application/cloudevents+json";
 /// Everything a publish handler needs.
 pub(crate) struct PubSubContext<'a> {
     pub pubsubs: &'a BTreeSet<String>,
-    pub broker: &'a InMemoryBroker,
+    pub broker: &'a Broker,
     pub app_id: &'a str,
     pub clock: &'a dyn Clock,
     pub faults: &'a Faults,
 }
 
 impl PubSubContext<'_> {
-    /// Hands one message to the broker, unless a failure is injected.
+    /// Hands one message to the broker (which stores it before answering), unless a failure is
+    /// injected.
     fn send(&self, message: PublishedMessage) -> Result<(), String> {
         if self.faults.take_publish_failure() {
+            self.broker
+                .record_failed_publish(self.app_id, &message.pubsub, &message.topic);
             return Err("injected broker failure".into());
         }
-        self.broker.publish(message);
-        Ok(())
+        self.broker.publish(self.app_id, message)
     }
 
     /// `validateAndGetPubsubAndTopic`: unknown pub/sub and empty topic are 404s.
