@@ -216,4 +216,42 @@ mod tests {
         let keys: Vec<String> = sidecar.state_snapshot("statestore").into_keys().collect();
         assert_eq!(keys, vec!["audit-service||k".to_string()]);
     }
+
+    #[tokio::test]
+    async fn other_hosts_get_a_real_http_client() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = stream.read(&mut buf).await.unwrap();
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            stream
+                .write_all(b"HTTP/1.1 201 Created\r\ncontent-length: 5\r\nx-echo: yes\r\n\r\nhello")
+                .await
+                .unwrap();
+            head
+        });
+        let mut dapr = DaprAddresses::default();
+        dapr.add_url("http://127.0.0.1:3500").unwrap();
+        let outbound = DevOutbound::new(dapr);
+        let req = http::Request::post(format!("http://{addr}/hook?x=1"))
+            .header("x-from", "guest")
+            .body(Bytes::from_static(b"ping"))
+            .unwrap();
+        let response = outbound.handle("chat-api", req).await.unwrap();
+        assert_eq!(response.status(), 201);
+        assert_eq!(response.headers()["x-echo"], "yes");
+        assert_eq!(response.body().as_ref(), b"hello");
+        let head = server.await.unwrap();
+        assert!(head.starts_with("POST /hook?x=1 HTTP/1.1"), "{head}");
+        assert!(head.contains("x-from: guest"), "{head}");
+
+        // Nothing listening: an error, not a hang.
+        let closed = http::Request::get("http://127.0.0.1:1/")
+            .body(Bytes::new())
+            .unwrap();
+        assert!(outbound.handle("chat-api", closed).await.is_err());
+    }
 }

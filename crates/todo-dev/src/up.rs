@@ -379,8 +379,43 @@ impl Service for AdminService {
                     response
                 }
                 ("GET", ["healthz"]) => json_response(200, &serde_json::json!({"status": "ok"})),
-                ("GET", ["dead-letters"]) | ("POST", ["dead-letters", _, "replay"]) => {
-                    dead_letters_unavailable()
+                ("GET", ["dead-letters"]) => {
+                    let letters: Vec<serde_json::Value> = self
+                        .sidecar
+                        .dead_letters()
+                        .into_iter()
+                        .map(|d| {
+                            serde_json::json!({
+                                "id": d.id,
+                                "pubsub": d.pubsub,
+                                "topic": d.topic,
+                                "original_topic": d.original_topic,
+                                "app_id": d.app_id,
+                                "reason": d.reason,
+                                "time": d.time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                                "event": d.event,
+                            })
+                        })
+                        .collect();
+                    json_response(200, &serde_json::Value::Array(letters))
+                }
+                ("POST", ["dead-letters", id, "replay"]) => {
+                    let Ok(id) = id.parse::<u64>() else {
+                        return json_response(
+                            400,
+                            &serde_json::json!({"error": format!("invalid dead letter id {id:?}")}),
+                        );
+                    };
+                    match self.sidecar.replay_dead_letter(id) {
+                        Ok(()) => {
+                            tracing::info!(id, "dead letter replayed");
+                            json_response(200, &serde_json::json!({"replayed": id}))
+                        }
+                        Err(e @ dapr_sidecar::ReplayError::NotFound(_)) => {
+                            json_response(404, &serde_json::json!({"error": e.to_string()}))
+                        }
+                        Err(e) => json_response(500, &serde_json::json!({"error": e.to_string()})),
+                    }
                 }
                 (_, ["metrics" | "healthz" | "dead-letters", ..]) => {
                     text_response(405, "Method Not Allowed\n")
@@ -389,15 +424,6 @@ impl Service for AdminService {
             }
         })
     }
-}
-
-fn dead_letters_unavailable() -> http::Response<Bytes> {
-    json_response(
-        501,
-        &serde_json::json!({
-            "error": "dead letters are not available from this sidecar build yet"
-        }),
-    )
 }
 
 fn json_response(status: u16, value: &serde_json::Value) -> http::Response<Bytes> {

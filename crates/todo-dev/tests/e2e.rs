@@ -359,8 +359,39 @@ fn up_serves_the_app_the_dapr_api_and_metrics_then_stops_on_sigterm() {
         "{}",
         metrics.body
     );
+    // chat-api published task.created (its outbox): the sidecar counted it.
+    assert!(
+        metrics
+            .body
+            .lines()
+            .any(|l| l.starts_with("dapr_component_pubsub_egress_count{")
+                && l.contains(r#"app_id="chat-api""#)
+                && l.contains("task-events")),
+        "{}",
+        metrics.body
+    );
     let health = request(dev.admin, "GET", "/healthz", &[], "");
     assert_eq!(health.status, 200);
+    let dead = request(dev.admin, "GET", "/dead-letters", &[], "");
+    assert_eq!(dead.status, 200, "{}", dead.body);
+    assert_eq!(dead.json(), serde_json::json!([]));
+    let replay = request(dev.admin, "POST", "/dead-letters/999/replay", &[], "");
+    assert_eq!(replay.status, 404, "{}", replay.body);
+
+    // The Dapr port's metadata: the app-id it acts as and the sidecar's components.
+    let metadata = request(dev.dapr, "GET", "/v1.0/metadata", &[], "");
+    assert_eq!(metadata.status, 200, "{}", metadata.body);
+    let metadata = metadata.json();
+    assert_eq!(metadata["id"], "chat-api");
+    let components = metadata["components"].as_array().unwrap();
+    assert!(
+        components.iter().any(|c| c["name"] == "pubsub"),
+        "{metadata}"
+    );
+    assert!(
+        components.iter().any(|c| c["name"] == "statestore"),
+        "{metadata}"
+    );
 
     // One log line per request, with component, route and status.
     let logs = dev.logs();
