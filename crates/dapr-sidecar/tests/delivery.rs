@@ -525,9 +525,10 @@ async fn rules_are_tried_in_order_on_nested_data_and_no_match_is_not_delivered()
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_unmatched_event_goes_to_the_dead_letter_topic_when_there_is_one_as_in_daprd() {
-    // The repo's own folder: the recurring service only routes task.completed, and declares a
-    // dead-letter topic, so daprd (and this sidecar) dead-letters every other task event for it.
+async fn the_repos_recurring_subscription_acknowledges_other_task_events_instead_of_dead_lettering_them()
+ {
+    // The repo's own folder: the recurring service routes task.completed to its handler and
+    // everything else to /recurring/ignored, so nothing lands in task-events-dlq.
     let apps = FakeApps::new();
     let sidecar = Sidecar::new(config(
         &apps,
@@ -541,20 +542,42 @@ async fn an_unmatched_event_goes_to_the_dead_letter_topic_when_there_is_one_as_i
     ));
     sidecar.start();
     publish_json(&sidecar, "task-events", json!({"task": "created"})).await;
-    eventually("audit delivery", || {
+    eventually("both deliveries", || {
         apps.deliveries_to("audit-service").len() == 1
+            && apps.deliveries_to("recurring-task-service").len() == 1
     })
     .await;
-    eventually("the dead letter", || sidecar.dead_letters().len() == 1).await;
-    assert!(apps.deliveries_to("recurring-task-service").is_empty());
-    let letter = &sidecar.dead_letters()[0];
-    assert_eq!(letter.app_id, "recurring-task-service");
-    assert_eq!(letter.topic, "task-events-dlq");
-    assert_eq!(letter.reason, "no matching route");
+    assert_eq!(
+        apps.deliveries_to("recurring-task-service")[0].path,
+        "/recurring/ignored"
+    );
     assert_eq!(
         apps.deliveries_to("audit-service")[0].path,
         "/audit/task-events"
     );
+    settle(5).await;
+    assert!(sidecar.dead_letters().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unmatched_event_goes_to_the_dead_letter_topic_when_there_is_one_as_in_daprd() {
+    // dapr/dapr#8297: with rules, no default and a dead-letter topic, daprd dead-letters an
+    // event that matches no rule.
+    let apps = FakeApps::new();
+    let routes = "    rules:\n      - match: event.type == \"task.completed\"\n        path: /done";
+    let dir = resources(&[(
+        "sub.yaml",
+        &subscription("s", "t", routes, "  deadLetterTopic: dlq\n", &[]),
+    )]);
+    let sidecar = Sidecar::new(config(&apps, &["a"], Some(dir)));
+    sidecar.start();
+    publish_json(&sidecar, "t", json!({"task": "created"})).await;
+    eventually("the dead letter", || sidecar.dead_letters().len() == 1).await;
+    assert!(apps.deliveries_to("a").is_empty());
+    let letter = &sidecar.dead_letters()[0];
+    assert_eq!(letter.app_id, "a");
+    assert_eq!(letter.topic, "dlq");
+    assert_eq!(letter.reason, "no matching route");
 }
 
 #[tokio::test(start_paused = true)]
@@ -1094,7 +1117,10 @@ async fn metadata_lists_the_components_and_the_callers_subscriptions() {
         json!([{
             "pubsubname": "pubsub",
             "topic": "task-events",
-            "rules": [{"match": "event.type == \"task.completed\"", "path": "/recurring/task-completed"}],
+            "rules": [
+                {"match": "event.type == \"task.completed\"", "path": "/recurring/task-completed"},
+                {"path": "/recurring/ignored"}
+            ],
             "deadLetterTopic": "task-events-dlq",
             "type": "DECLARATIVE"
         }])

@@ -206,6 +206,11 @@ async fn the_sweep_job_publishes_what_no_later_request_came_back_for() {
     contract_schemas::validate("outbox-registry.schema.json", &registry[0])
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(registry[0]["users"]["alice"].is_string());
+    assert_eq!(
+        app.sidecar.job_names(),
+        vec![("chat-api".to_owned(), "outbox-sweep".to_owned())],
+        "registering a user makes sure the sweep job exists, owned by chat-api"
+    );
 
     // Dapr triggers the job with its data; the trigger needs the app token.
     let token = [("dapr-api-token", crate::support::APP_TOKEN)];
