@@ -2,6 +2,7 @@
 //! sends them with `spin_sdk::http::send`, native tests and benchmarks hand them to the embedded
 //! sidecar in process. Status codes are read as daprd answers them (see
 //! docs/contracts.md and the Dapr HTTP contract).
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::future::Future;
@@ -50,8 +51,8 @@ impl DaprError {
 
 /// A value read from a state store with its ETag.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StateEntry {
-    pub value: Value,
+pub struct StateEntry<T = Value> {
+    pub value: T,
     pub etag: Option<String>,
 }
 
@@ -119,11 +120,13 @@ pub enum TransactionOp {
     Delete(StateItem),
 }
 
+/// One key of a bulk get; `data` is parsed straight into `T` (no intermediate `Value`), and is
+/// `None` for a missing key.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct BulkItem {
+pub struct BulkItem<T = Value> {
     pub key: String,
-    #[serde(default)]
-    pub data: Option<Value>,
+    #[serde(default = "Option::default")]
+    pub data: Option<T>,
     #[serde(default)]
     pub etag: Option<String>,
 }
@@ -159,7 +162,12 @@ impl<T: Transport> DaprClient<T> {
     }
 
     /// `Ok(None)` when the key does not exist (daprd answers 204).
-    pub async fn get_state(&self, store: &str, key: &str) -> Result<Option<StateEntry>, DaprError> {
+    /// Read one key, parsing its value straight into `T`.
+    pub async fn get_state<V: DeserializeOwned>(
+        &self,
+        store: &str,
+        key: &str,
+    ) -> Result<Option<StateEntry<V>>, DaprError> {
         let url = format!(
             "{}/v1.0/state/{}/{}",
             self.base_url,
@@ -173,7 +181,7 @@ impl<T: Transport> DaprClient<T> {
             200 => {
                 let etag = header(&response, "etag");
                 let value = serde_json::from_slice(response.body()).map_err(|e| {
-                    DaprError::Decode(format!("state value of {key} is not JSON: {e}"))
+                    DaprError::Decode(format!("state value of {key} does not parse: {e}"))
                 })?;
                 Ok(Some(StateEntry { value, etag }))
             }
@@ -182,7 +190,11 @@ impl<T: Transport> DaprClient<T> {
     }
 
     /// Read many keys in one call; missing keys come back without `data`.
-    pub async fn bulk_get(&self, store: &str, keys: &[String]) -> Result<Vec<BulkItem>, DaprError> {
+    pub async fn bulk_get<V: DeserializeOwned>(
+        &self,
+        store: &str,
+        keys: &[String],
+    ) -> Result<Vec<BulkItem<V>>, DaprError> {
         let url = format!("{}/v1.0/state/{}/bulk", self.base_url, encode(store));
         let body = serde_json::to_vec(&serde_json::json!({ "keys": keys, "parallelism": 16 }))
             .expect("serialisable");
@@ -407,8 +419,11 @@ mod tests {
 
     #[test]
     fn a_missing_key_is_none_and_a_present_one_carries_its_etag() {
-        assert_eq!(block_on(client(204, "").get_state("s", "k")).unwrap(), None);
-        let entry = block_on(client(200, r#"{"a":1}"#).get_state("s", "k"))
+        assert_eq!(
+            block_on(client(204, "").get_state::<Value>("s", "k")).unwrap(),
+            None
+        );
+        let entry = block_on(client(200, r#"{"a":1}"#).get_state::<Value>("s", "k"))
             .unwrap()
             .unwrap();
         assert_eq!(entry.value, serde_json::json!({"a": 1}));

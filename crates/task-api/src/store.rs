@@ -91,39 +91,45 @@ fn escape_user(user: &str) -> String {
 impl<R: Runtime> Store<'_, R> {
     pub async fn load_bucket(&self, user: &str, bucket: u8) -> Result<LoadedBucket, ApiError> {
         let key = bucket_key(user, bucket);
-        match self.dapr.get_state(self.state_store, &key).await? {
-            None => Ok(LoadedBucket {
+        match self.dapr.get_state::<Bucket>(self.state_store, &key).await {
+            Ok(None) => Ok(LoadedBucket {
                 key,
                 bucket: empty_bucket(),
                 etag: None,
             }),
-            Some(entry) => Ok(LoadedBucket {
-                bucket: parse_bucket(&key, entry.value)?,
+            Ok(Some(entry)) => Ok(LoadedBucket {
+                bucket: entry.value,
                 key,
                 etag: entry.etag,
             }),
+            Err(DaprError::Decode(e)) => Err(unreadable(&key, &e)),
+            Err(e) => Err(e.into()),
         }
     }
 
     /// All of a user's buckets in one bulk read.
     pub async fn load_all(&self, user: &str) -> Result<Vec<LoadedBucket>, ApiError> {
         let keys: Vec<String> = (0..BUCKETS).map(|b| bucket_key(user, b)).collect();
-        let items = self.dapr.bulk_get(self.state_store, &keys).await?;
-        items
+        let items = match self.dapr.bulk_get::<Bucket>(self.state_store, &keys).await {
+            Ok(items) => items,
+            Err(DaprError::Decode(e)) => return Err(unreadable(&format!("tasks:{user}:*"), &e)),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(items
             .into_iter()
             .map(|item| match item.data {
-                None | Some(serde_json::Value::Null) => Ok(LoadedBucket {
+                None => LoadedBucket {
                     key: item.key,
                     bucket: empty_bucket(),
                     etag: None,
-                }),
-                Some(value) => Ok(LoadedBucket {
-                    bucket: parse_bucket(&item.key, value)?,
+                },
+                Some(bucket) => LoadedBucket {
+                    bucket,
                     key: item.key,
                     etag: item.etag,
-                }),
+                },
             })
-            .collect()
+            .collect())
     }
 
     /// The write of one bucket, guarded by the ETag it was read with.
@@ -139,11 +145,14 @@ impl<R: Runtime> Store<'_, R> {
     }
 
     pub async fn read_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, ApiError> {
-        match self.dapr.get_state(self.state_store, key).await? {
-            None => Ok(None),
-            Some(entry) => serde_json::from_value(entry.value).map(Some).map_err(|e| {
-                ApiError::Internal(format!("idempotency record {key} is unreadable: {e}"))
-            }),
+        match self
+            .dapr
+            .get_state::<IdempotencyRecord>(self.state_store, key)
+            .await
+        {
+            Ok(entry) => Ok(entry.map(|e| e.value)),
+            Err(DaprError::Decode(e)) => Err(unreadable(key, &e)),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -269,9 +278,9 @@ fn empty_bucket() -> Bucket {
     }
 }
 
-fn parse_bucket(key: &str, value: serde_json::Value) -> Result<Bucket, ApiError> {
-    serde_json::from_value(value)
-        .map_err(|e| ApiError::Internal(format!("stored document {key} is unreadable: {e}")))
+/// A stored document that does not parse as the shape we write: a bug or a hand-edited store.
+fn unreadable(key: &str, cause: &str) -> ApiError {
+    ApiError::Internal(format!("stored document {key} is unreadable: {cause}"))
 }
 
 #[cfg(test)]

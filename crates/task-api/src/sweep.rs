@@ -51,20 +51,23 @@ pub struct SweepReport {
 impl<R: Runtime> Store<'_, R> {
     async fn load_shard(&self, shard: u8) -> Result<(RegistryShard, Option<String>), ApiError> {
         let key = registry_key(shard);
-        match self.dapr.get_state(self.state_store, &key).await? {
-            None => Ok((
+        match self
+            .dapr
+            .get_state::<RegistryShard>(self.state_store, &key)
+            .await
+        {
+            Ok(None) => Ok((
                 RegistryShard {
                     schema_version: REGISTRY_SCHEMA_VERSION,
                     ..Default::default()
                 },
                 None,
             )),
-            Some(entry) => Ok((
-                serde_json::from_value(entry.value).map_err(|e| {
-                    ApiError::Internal(format!("registry {key} is unreadable: {e}"))
-                })?,
-                entry.etag,
-            )),
+            Ok(Some(entry)) => Ok((entry.value, entry.etag)),
+            Err(dapr_client::DaprError::Decode(e)) => Err(ApiError::Internal(format!(
+                "registry {key} is unreadable: {e}"
+            ))),
+            Err(e) => Err(e.into()),
         }
     }
 
