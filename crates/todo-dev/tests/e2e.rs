@@ -346,6 +346,13 @@ fn up_serves_the_app_the_dapr_api_and_metrics_then_stops_on_sigterm() {
     let metrics = request(dev.admin, "GET", "/metrics", &[], "");
     assert_eq!(metrics.status, 200);
     assert!(
+        metrics
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/plain; version=0.0.4")),
+        "{:?}",
+        metrics.headers
+    );
+    assert!(
         metrics.body.contains(
             r#"dapr_http_server_request_count{app_id="chat-api",method="POST",path="/api/...",status="201"} 1"#
         ),
@@ -452,7 +459,6 @@ fn json_logs_carry_the_incoming_trace_id() {
     assert_eq!(line["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(line["component"], "chat-api");
     assert_eq!(line["status"], 200);
-    let _ = r.header("content-type");
     drop(dev);
     let _ = std::fs::remove_dir_all(&data);
 }
