@@ -55,7 +55,11 @@ fn row(name: &str, mut samples: Vec<Duration>) {
 
 fn task_body(n: usize) -> String {
     let priority = ["low", "medium", "high"][n % 3];
-    let status = if n % 4 == 0 { "completed" } else { "pending" };
+    let status = if n.is_multiple_of(4) {
+        "completed"
+    } else {
+        "pending"
+    };
     format!(
         r#"{{"title":"Task {n} about report {}","description":"Benchmark task number {n} with a description of typical length.","priority":"{priority}","status":"{status}","tags":["bench","t{}"],"due_date":"2027-{:02}-{:02}T09:00:00Z"}}"#,
         n % 97,

@@ -237,7 +237,11 @@ impl Sidecar {
             metrics: metrics.clone(),
         })
         .map_err(|message| SidecarError::Storage {
-            path: config.data_dir.clone().unwrap_or_default().join("pubsub.db"),
+            path: config
+                .data_dir
+                .clone()
+                .unwrap_or_default()
+                .join("pubsub.db"),
             message,
         })?;
         Ok(Sidecar {
