@@ -475,3 +475,50 @@ fn unknown_component_id_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no component \"nope\""), "{stderr}");
 }
+
+#[test]
+fn acknowledged_job_survives_kill_9_and_fires_after_restart() {
+    let data = temp_dir("durable-job");
+    let mut dev = Dev::start(&data, &[]);
+    // The Dapr port acts as chat-api (the first component): the job is chat-api's.
+    let scheduled = request(
+        dev.dapr,
+        "POST",
+        "/v1.0-alpha1/jobs/e2e-after-crash",
+        &[("content-type", "application/json")],
+        r#"{"dueTime":"2s","data":{"note":"fire after a crash"}}"#,
+    );
+    assert_eq!(scheduled.status, 204, "{}", scheduled.body);
+    dev.kill_9();
+
+    let dev = Dev::start(&data, &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let fired = loop {
+        let metrics = request(dev.admin, "GET", "/metrics", &[], "").body;
+        let fired = metrics.lines().any(|line| {
+            line.starts_with("dapr_component_job_success_count{")
+                && line.contains("app_id=\"chat-api\"")
+                && !line.ends_with(" 0")
+        });
+        if fired || std::time::Instant::now() > deadline {
+            break fired;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        fired,
+        "the job scheduled before kill -9 fired after the restart\n{}",
+        dev.logs()
+    );
+    // A one-shot job is gone once it has fired (daprd answers 500 for a missing job).
+    let after = request(
+        dev.dapr,
+        "GET",
+        "/v1.0-alpha1/jobs/e2e-after-crash",
+        &[],
+        "",
+    );
+    assert_eq!(after.status, 500, "{}", after.body);
+    drop(dev);
+    let _ = std::fs::remove_dir_all(&data);
+}
