@@ -153,7 +153,11 @@ impl TaskPatch {
 
     /// The draft that results from applying this patch to `task`.
     pub fn apply_to(&self, task: &Task) -> Result<TaskDraft, FieldError> {
-        let mut draft = TaskDraft::from_task(task);
+        self.apply_to_draft(TaskDraft::from_task(task))
+    }
+
+    /// Override the fields this patch sets, then check the cross-field rules.
+    fn apply_to_draft(&self, mut draft: TaskDraft) -> Result<TaskDraft, FieldError> {
         if let Some(title) = &self.title {
             draft.title = title.clone();
         }
@@ -199,29 +203,17 @@ impl TaskDraft {
         if !object.contains_key("title") {
             return Err(FieldError::new("title", "is required"));
         }
-        let patch = TaskPatch::from_json(body)?;
-        let mut draft = TaskDraft {
-            title: patch.title.clone().unwrap_or_default(),
-            description: patch.description.clone().flatten(),
-            status: patch.status.unwrap_or(Status::Pending),
-            priority: patch.priority.unwrap_or_default(),
-            tags: patch.tags.clone().unwrap_or_default(),
-            due_date: patch.due_date.flatten(),
-            time_zone: patch.time_zone.unwrap_or(chrono_tz::UTC),
+        TaskPatch::from_json(body)?.apply_to_draft(TaskDraft {
+            title: String::new(),
+            description: None,
+            status: Status::Pending,
+            priority: Priority::default(),
+            tags: Vec::new(),
+            due_date: None,
+            time_zone: chrono_tz::UTC,
             reminder: None,
-            recurrence_rule: patch.recurrence_rule.clone().flatten(),
-        };
-        draft.reminder = match (
-            patch.reminder_offset_minutes.flatten(),
-            patch.remind_at.flatten(),
-        ) {
-            (Some(_), Some(_)) => return Err(both_reminders()),
-            (Some(minutes), None) => Some(Reminder::MinutesBefore(minutes)),
-            (None, Some(at)) => Some(Reminder::At(at)),
-            (None, None) => None,
-        };
-        draft.check()?;
-        Ok(draft)
+            recurrence_rule: None,
+        })
     }
 
     fn from_task(task: &Task) -> Self {
