@@ -212,19 +212,18 @@ impl Sidecar {
             }
             None => jobs::Jobs::in_memory(),
         };
-        let (secrets, access) = match &config.resources_dir {
-            Some(dir) => (
-                secrets::SecretStores::load(dir).map_err(SidecarError::Resources)?,
-                invoke::AccessPolicies::load(dir).map_err(SidecarError::Resources)?,
-            ),
-            None => Default::default(),
-        };
         let resources = Arc::new(match &config.resources_dir {
             Some(dir) => {
                 Resources::load(dir).map_err(|err| SidecarError::Resources(err.to_string()))?
             }
             None => Resources::default(),
         });
+        let secrets = match &config.resources_dir {
+            Some(dir) => secrets::SecretStores::from_resources(&resources, dir)
+                .map_err(SidecarError::Resources)?,
+            None => secrets::SecretStores::default(),
+        };
+        let access = invoke::AccessPolicies::from_configurations(&resources.configurations);
         let metrics = Arc::new(Metrics::default());
         let broker = Broker::open(BrokerConfig {
             pubsubs: config.pubsubs.clone(),

@@ -135,6 +135,22 @@ impl Component {
             .and_then(|item| item.value.as_deref())
     }
 
+    /// `spec.metadata` as name → plain value (daprd's component `Properties`): names as
+    /// written, a later entry of the same name replaces an earlier one, an entry without a plain
+    /// value (`secretKeyRef`, `envRef`) is empty.
+    pub fn metadata_properties(&self) -> BTreeMap<&str, &str> {
+        self.spec
+            .metadata
+            .iter()
+            .map(|item| {
+                (
+                    item.name.as_str(),
+                    item.value.as_deref().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
     /// Whether app `app_id` may use this component (`scopes` empty = every app).
     pub fn allows(&self, app_id: &str) -> bool {
         self.scopes.is_empty() || self.scopes.iter().any(|s| s == app_id)
@@ -1128,6 +1144,23 @@ mod tests {
         .expect("loads");
         let (retry, _) = resources.component_inbound_policy("a", "pubsub");
         assert_eq!(retry.expect("default").duration, Duration::from_millis(10));
+    }
+
+    #[test]
+    fn component_properties_are_plain_values_by_name_the_last_one_winning() {
+        let resources = load(
+            "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: s}\nspec:\n  type: secretstores.local.file\n  version: v1\n  metadata:\n    - {name: multiValued, value: true}\n    - {name: secretsFile, value: a.json}\n    - {name: secretsFile, value: b.json}\n    - {name: token, secretKeyRef: {name: t}}\n",
+        )
+        .expect("loads");
+        let properties = resources.components[0].metadata_properties();
+        assert_eq!(
+            properties,
+            BTreeMap::from([
+                ("multiValued", "true"),
+                ("secretsFile", "b.json"),
+                ("token", "")
+            ])
+        );
     }
 
     #[test]

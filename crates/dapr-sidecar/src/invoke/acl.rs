@@ -17,43 +17,13 @@
 //! (daprd's trie: `/api/internal/*` allows `/api/internal/x` but not `/api/internal/x/y`).
 //! Unlike daprd, which refuses a policy without `trustDomain` or `namespace`, those default to
 //! `public` and `default` here.
+//!
+//! The policies are [`AccessControl`] as the resources loader reads them from a Configuration.
 
-use serde::Deserialize;
+use crate::resources::AccessControl;
 
 pub(crate) const LOCAL_NAMESPACE: &str = "default";
 pub(crate) const DEFAULT_TRUST_DOMAIN: &str = "public";
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub(crate) struct AccessControl {
-    #[serde(rename = "defaultAction", default)]
-    pub default_action: Option<String>,
-    #[serde(rename = "trustDomain", default)]
-    pub trust_domain: Option<String>,
-    #[serde(default)]
-    pub policies: Vec<AccessPolicy>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub(crate) struct AccessPolicy {
-    #[serde(rename = "appId")]
-    pub app_id: String,
-    #[serde(rename = "defaultAction", default)]
-    pub default_action: Option<String>,
-    #[serde(rename = "trustDomain", default)]
-    pub trust_domain: Option<String>,
-    #[serde(default)]
-    pub namespace: Option<String>,
-    #[serde(default)]
-    pub operations: Vec<AccessOperation>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub(crate) struct AccessOperation {
-    pub name: String,
-    #[serde(rename = "httpVerb", default)]
-    pub http_verb: Vec<String>,
-    pub action: String,
-}
 
 fn allowed(action: &str) -> bool {
     action.eq_ignore_ascii_case("allow")

@@ -19,7 +19,6 @@
 pub(crate) mod acl;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
@@ -27,8 +26,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Status
 use crate::app_channel::AppChannel;
 use crate::error::ApiError;
 use crate::request::ApiRequest;
-use crate::secrets::{documents, yaml_scopes, yaml_str};
-use acl::AccessControl;
+use crate::resources::{AccessControl, Configuration};
 
 /// Access control per callee app id.
 #[derive(Debug, Clone, Default)]
@@ -37,23 +35,19 @@ pub(crate) struct AccessPolicies {
 }
 
 impl AccessPolicies {
-    /// Reads the `accessControl` of every `kind: Configuration` under `dir`.
-    pub(crate) fn load(dir: &Path) -> Result<AccessPolicies, String> {
+    /// The `accessControl` of `configurations` (in load order) by the app ids in their
+    /// `scopes`: the first Configuration with access control that lists an app applies to it.
+    pub(crate) fn from_configurations(configurations: &[Configuration]) -> AccessPolicies {
         let mut by_app = BTreeMap::new();
-        for (file, doc) in documents(dir)? {
-            if yaml_str(&doc, &["kind"]) != Some("Configuration") {
-                continue;
-            }
-            let Some(spec) = doc.get("spec").and_then(|s| s.get("accessControl")) else {
+        for configuration in configurations {
+            let Some(acl) = &configuration.access_control else {
                 continue;
             };
-            let acl: AccessControl = serde_yaml_ng::from_value(spec.clone())
-                .map_err(|e| format!("{}: spec.accessControl: {e}", file.display()))?;
-            for app in yaml_scopes(&doc) {
-                by_app.entry(app).or_insert_with(|| acl.clone());
+            for app in &configuration.scopes {
+                by_app.entry(app.clone()).or_insert_with(|| acl.clone());
             }
         }
-        Ok(AccessPolicies { by_app })
+        AccessPolicies { by_app }
     }
 
     fn for_callee(&self, app_id: &str) -> Option<&AccessControl> {
@@ -202,4 +196,31 @@ pub(crate) async fn invoke(
         parts.headers.remove(name);
     }
     Ok(Response::from_parts(parts, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::Resources;
+
+    #[test]
+    fn the_first_configuration_with_access_control_scoping_an_app_applies_to_it() {
+        let mut resources = Resources::default();
+        resources
+            .add_str(
+                std::path::Path::new("config.yaml"),
+                "apiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata: {name: plain}\nspec: {features: []}\nscopes: [a]\n---\napiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata: {name: first}\nspec:\n  accessControl: {defaultAction: deny}\nscopes: [a, b]\n---\napiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata: {name: second}\nspec:\n  accessControl: {defaultAction: allow}\nscopes: [b, c]\n",
+            )
+            .expect("loads");
+        let policies = AccessPolicies::from_configurations(&resources.configurations);
+        let allows = |app: &str| {
+            policies
+                .for_callee(app)
+                .map(|acl| acl.allows("x", "/m", "GET"))
+        };
+        assert_eq!(allows("a"), Some(false));
+        assert_eq!(allows("b"), Some(false));
+        assert_eq!(allows("c"), Some(true));
+        assert_eq!(allows("d"), None);
+    }
 }

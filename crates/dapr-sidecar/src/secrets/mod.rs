@@ -19,94 +19,14 @@
 //! `ERR_SECRET_STORES_NOT_CONFIGURED`; a secret the store does not have → 500 `ERR_SECRET_GET`.
 //! A component with `scopes` is only visible to the app ids listed there.
 //!
-//! The resources folder is read by a small reader of its own (`documents`) until the crate's
-//! shared resources loader lands.
+//! The stores are built from the components of the sidecar's [`Resources`], loaded once.
 
 pub(crate) mod api;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde_yaml_ng::Value as Yaml;
-
-/// Every YAML document of every `.yaml`/`.yml` file under `dir` (recursively, sorted by path).
-pub(crate) fn documents(dir: &Path) -> Result<Vec<(PathBuf, Yaml)>, String> {
-    fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
-        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        for entry in entries {
-            let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
-            if path.is_dir() {
-                walk(&path, files)?;
-            } else if path
-                .extension()
-                .is_some_and(|ext| ext == "yaml" || ext == "yml")
-            {
-                files.push(path);
-            }
-        }
-        Ok(())
-    }
-    let mut files = Vec::new();
-    walk(dir, &mut files)?;
-    files.sort();
-    let mut out = Vec::new();
-    for file in files {
-        let text =
-            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-        for document in serde_yaml_ng::Deserializer::from_str(&text) {
-            let value = <Yaml as serde::Deserialize>::deserialize(document)
-                .map_err(|e| format!("{}: {e}", file.display()))?;
-            if !value.is_null() {
-                out.push((file.clone(), value));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// A string field at `path` of a YAML document.
-pub(crate) fn yaml_str<'a>(doc: &'a Yaml, path: &[&str]) -> Option<&'a str> {
-    let mut value = doc;
-    for key in path {
-        value = value.get(*key)?;
-    }
-    value.as_str()
-}
-
-/// `scopes` of a resource (empty = every app).
-pub(crate) fn yaml_scopes(doc: &Yaml) -> Vec<String> {
-    doc.get("scopes")
-        .and_then(Yaml::as_sequence)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// `spec.metadata` of a component as name → value (YAML scalars as text).
-fn component_metadata(doc: &Yaml) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let items = doc
-        .get("spec")
-        .and_then(|s| s.get("metadata"))
-        .and_then(Yaml::as_sequence);
-    for item in items.into_iter().flatten() {
-        let Some(name) = item.get("name").and_then(Yaml::as_str) else {
-            continue;
-        };
-        let value = match item.get("value") {
-            Some(Yaml::String(s)) => s.clone(),
-            Some(Yaml::Bool(b)) => b.to_string(),
-            Some(Yaml::Number(n)) => n.to_string(),
-            _ => String::new(),
-        };
-        out.insert(name.to_owned(), value);
-    }
-    out
-}
+use crate::resources::Resources;
 
 /// One secret: its key/value map.
 type Secret = BTreeMap<String, String>;
@@ -249,7 +169,7 @@ fn resolve_secrets_file(file: &str, resources_dir: &Path) -> PathBuf {
 }
 
 fn load_file_store(
-    metadata: &BTreeMap<String, String>,
+    metadata: &BTreeMap<&str, &str>,
     resources_dir: &Path,
 ) -> Result<BTreeMap<String, Secret>, String> {
     let file = metadata
@@ -258,8 +178,9 @@ fn load_file_store(
         .ok_or("missing local secrets file in metadata")?;
     let separator = metadata
         .get("nestedSeparator")
+        .copied()
         .filter(|s| !s.is_empty())
-        .map_or(":", String::as_str);
+        .unwrap_or(":");
     let multi_valued = metadata
         .get("multiValued")
         .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "t"));
@@ -304,49 +225,45 @@ pub(crate) struct SecretStores {
 }
 
 impl SecretStores {
-    /// Reads every `secretstores.local.file` / `secretstores.local.env` component under `dir`.
-    /// A component that cannot be initialised is an error, unless it says
+    /// The `secretstores.local.file` / `secretstores.local.env` components of `resources`,
+    /// loaded from `resources_dir` (relative secret files resolve against it, see the module
+    /// docs). A component that cannot be initialised is an error, unless it says
     /// `spec.ignoreErrors: true` (then it is skipped, as daprd does).
-    pub(crate) fn load(dir: &Path) -> Result<SecretStores, String> {
+    pub(crate) fn from_resources(
+        resources: &Resources,
+        resources_dir: &Path,
+    ) -> Result<SecretStores, String> {
         let mut stores = BTreeMap::new();
-        for (file, doc) in documents(dir)? {
-            if yaml_str(&doc, &["kind"]) != Some("Component") {
-                continue;
-            }
-            let Some(kind) = yaml_str(&doc, &["spec", "type"]) else {
-                continue;
-            };
-            let name = yaml_str(&doc, &["metadata", "name"])
-                .unwrap_or_default()
-                .to_owned();
-            let metadata = component_metadata(&doc);
+        for component in &resources.components {
+            let kind = component.spec.component_type.as_str();
+            let metadata = component.metadata_properties();
             let source = match kind {
-                "secretstores.local.file" => load_file_store(&metadata, dir).map(Source::File),
+                "secretstores.local.file" => {
+                    load_file_store(&metadata, resources_dir).map(Source::File)
+                }
                 "secretstores.local.env" => Ok(Source::Env {
-                    prefix: metadata.get("prefix").cloned().unwrap_or_default(),
+                    prefix: metadata
+                        .get("prefix")
+                        .copied()
+                        .unwrap_or_default()
+                        .to_owned(),
                 }),
                 _ => continue,
             };
-            let ignore_errors = doc
-                .get("spec")
-                .and_then(|s| s.get("ignoreErrors"))
-                .and_then(Yaml::as_bool)
-                .unwrap_or(false);
             match source {
                 Ok(source) => {
-                    stores.insert(
-                        name,
-                        SecretStore {
-                            source,
-                            scopes: yaml_scopes(&doc),
-                        },
-                    );
+                    let store = SecretStore {
+                        source,
+                        scopes: component.scopes.clone(),
+                    };
+                    stores.insert(component.name().to_owned(), store);
                 }
-                Err(_) if ignore_errors => {}
+                Err(_) if component.spec.ignore_errors => {}
                 Err(err) => {
                     return Err(format!(
-                        "{}: secret store {name} ({kind}): {err}",
-                        file.display()
+                        "{}: secret store {} ({kind}): {err}",
+                        component.file.display(),
+                        component.name()
                     ));
                 }
             }
