@@ -4,7 +4,7 @@
 //! ```text
 //! todo-dev up [--listen 127.0.0.1:3000] [--dapr-listen 127.0.0.1:3500] [--admin-listen 127.0.0.1:9090]
 //!             [--component-id ID]... [--ephemeral] [--data-dir .todo-dev] [--log-format human|json]
-//!             [--no-build] [--as-app-id chat-api] [--manifest spin.toml]
+//!             [--no-build] [--as-app-id chat-api] [--no-pooling] [--manifest spin.toml]
 //! todo-dev token --user alice [--ttl 1h]
 //! todo-dev build [--component-id ID]...
 //! ```
@@ -85,6 +85,10 @@ pub struct UpArgs {
     /// The app-id requests on `--dapr-listen` act as (default: the first component).
     #[arg(long, value_name = "APP_ID")]
     pub as_app_id: Option<String>,
+    /// Allocate each instance on demand instead of from wasmtime's pooling allocator (the
+    /// default reserves virtual memory for 128 instances up front and instantiates faster).
+    #[arg(long)]
+    pub no_pooling: bool,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -193,5 +197,12 @@ mod tests {
         assert_eq!(up.log_format, LogFormat::Json);
         assert_eq!(up.as_app_id.as_deref(), Some("audit-service"));
         assert_eq!(up.common.data_dir, PathBuf::from(".todo-dev"));
+        assert!(!up.no_pooling);
+
+        let cli = Cli::try_parse_from(["todo-dev", "up", "--no-pooling"]).unwrap();
+        let Command::Up(up) = cli.command else {
+            panic!("not up")
+        };
+        assert!(up.no_pooling);
     }
 }

@@ -121,6 +121,7 @@ async fn up(args: UpArgs, started: Instant) -> anyhow::Result<()> {
         outbound.clone(),
         HostOptions {
             log_sink: Some(guest_log_sink()),
+            pooling: !args.no_pooling,
             ..HostOptions::default()
         },
     )?;
@@ -230,6 +231,7 @@ async fn up(args: UpArgs, started: Instant) -> anyhow::Result<()> {
         components = %selected.join(","),
         data = %if args.ephemeral { "in memory (--ephemeral)".to_string() } else { data_dir.display().to_string() },
         app_api_token = app_api_token.is_some(),
+        pooling = !args.no_pooling,
         dapr_in_process = %outbound.dapr.describe(),
         "ready"
     );
