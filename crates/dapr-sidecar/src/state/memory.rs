@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{Concurrency, StateStore, StoredItem, WriteOp};
+use super::{StateStore, StoredItem, WriteOp, check_write};
 use crate::error::StoreError;
 
 /// Items plus the last etag handed out (etags are never reused, even after a delete).
@@ -21,41 +21,6 @@ struct Inner {
 impl Inner {
     fn live(&self, key: &str, now: DateTime<Utc>) -> Option<&StoredItem> {
         self.items.get(key).filter(|item| item.is_live(now))
-    }
-
-    /// components-contrib in-memory `doValidateEtag`, with the etag format check first.
-    fn validate(
-        &self,
-        key: &str,
-        etag: Option<&str>,
-        concurrency: Concurrency,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let etag = etag.filter(|e| !e.is_empty());
-        let current = self.live(key, now);
-        match etag {
-            None if concurrency == Concurrency::FirstWrite && current.is_some() => Err(
-                StoreError::ETagMismatch("item already exists and no etag was passed".into()),
-            ),
-            None => Ok(()),
-            Some(expected) => {
-                if expected.parse::<u64>().is_err() {
-                    return Err(StoreError::ETagInvalid(format!(
-                        "etag {expected:?} is not one this store issued"
-                    )));
-                }
-                match current {
-                    None => Err(StoreError::ETagMismatch(format!(
-                        "state not exist or expired for key={key}"
-                    ))),
-                    Some(item) if item.etag != expected => Err(StoreError::ETagMismatch(format!(
-                        "state etag not match for key={key}: current={}, expect={expected}",
-                        item.etag
-                    ))),
-                    Some(_) => Ok(()),
-                }
-            }
-        }
     }
 }
 
@@ -83,20 +48,8 @@ impl StateStore for InMemoryStateStore {
     fn apply(&self, ops: &[WriteOp], now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut inner = self.lock();
         for op in ops {
-            let (key, etag, concurrency) = match op {
-                WriteOp::Upsert {
-                    key,
-                    etag,
-                    concurrency,
-                    ..
-                }
-                | WriteOp::Delete {
-                    key,
-                    etag,
-                    concurrency,
-                } => (key, etag.as_deref(), *concurrency),
-            };
-            inner.validate(key, etag, concurrency, now)?;
+            let (key, etag, concurrency) = op.guard();
+            check_write(key, etag, concurrency, inner.live(key, now))?;
         }
         for op in ops {
             match op {
@@ -139,6 +92,7 @@ impl StateStore for InMemoryStateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::Concurrency;
     use bytes::Bytes;
 
     fn upsert(key: &str, etag: Option<&str>) -> WriteOp {

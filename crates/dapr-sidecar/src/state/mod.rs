@@ -122,6 +122,61 @@ pub enum WriteOp {
     },
 }
 
+impl WriteOp {
+    /// The key and the concurrency guard of this write.
+    pub fn guard(&self) -> (&str, Option<&str>, Concurrency) {
+        match self {
+            WriteOp::Upsert {
+                key,
+                etag,
+                concurrency,
+                ..
+            }
+            | WriteOp::Delete {
+                key,
+                etag,
+                concurrency,
+            } => (key, etag.as_deref(), *concurrency),
+        }
+    }
+}
+
+/// Daprd's optimistic-concurrency rule for one write (components-contrib in-memory
+/// `doValidateEtag`, with the etag format check first), the same for every store: an empty etag is
+/// no etag; first-write without an etag fails on an existing key; an etag must be one this store
+/// issued (a version number) and must match the live item.
+pub fn check_write(
+    key: &str,
+    etag: Option<&str>,
+    concurrency: Concurrency,
+    current: Option<&StoredItem>,
+) -> Result<(), StoreError> {
+    let etag = etag.filter(|e| !e.is_empty());
+    if let Some(expected) = etag
+        && expected.parse::<u64>().is_err()
+    {
+        return Err(StoreError::ETagInvalid(format!(
+            "etag {expected:?} is not one this store issued"
+        )));
+    }
+    match (etag, current) {
+        (None, Some(_)) if concurrency == Concurrency::FirstWrite => Err(StoreError::ETagMismatch(
+            "item already exists and no etag was passed".into(),
+        )),
+        (None, _) => Ok(()),
+        (Some(_), None) => Err(StoreError::ETagMismatch(format!(
+            "state not exist or expired for key={key}"
+        ))),
+        (Some(expected), Some(item)) if item.etag != expected => {
+            Err(StoreError::ETagMismatch(format!(
+                "state etag not match for key={key}: current={}, expect={expected}",
+                item.etag
+            )))
+        }
+        (Some(_), Some(_)) => Ok(()),
+    }
+}
+
 /// Storage for one state store component.
 pub trait StateStore: Send + Sync + fmt::Debug {
     /// The live item at `key`, if any.

@@ -18,9 +18,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Concurrency, StateStore, StoredItem, WriteOp};
+use super::{StateStore, StoredItem, WriteOp, check_write};
 use crate::error::StoreError;
 
 /// One state store component persisted in a SQLite database.
@@ -111,42 +111,6 @@ impl SqliteStateStore {
             .map_err(db_error)?;
         Ok(row.filter(|item| item.is_live(now)))
     }
-
-    /// The same checks as the in-memory store (`doValidateEtag`, etag format first).
-    fn validate(
-        &self,
-        tx: &Transaction<'_>,
-        key: &str,
-        etag: Option<&str>,
-        concurrency: Concurrency,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let etag = etag.filter(|e| !e.is_empty());
-        if let Some(expected) = etag
-            && expected.parse::<u64>().is_err()
-        {
-            return Err(StoreError::ETagInvalid(format!(
-                "etag {expected:?} is not one this store issued"
-            )));
-        }
-        let current = self.live(tx, key, now)?;
-        match (etag, current) {
-            (None, Some(_)) if concurrency == Concurrency::FirstWrite => Err(
-                StoreError::ETagMismatch("item already exists and no etag was passed".into()),
-            ),
-            (None, _) => Ok(()),
-            (Some(_), None) => Err(StoreError::ETagMismatch(format!(
-                "state not exist or expired for key={key}"
-            ))),
-            (Some(expected), Some(item)) if item.etag != expected => {
-                Err(StoreError::ETagMismatch(format!(
-                    "state etag not match for key={key}: current={}, expect={expected}",
-                    item.etag
-                )))
-            }
-            (Some(_), Some(_)) => Ok(()),
-        }
-    }
 }
 
 impl StateStore for SqliteStateStore {
@@ -159,20 +123,9 @@ impl StateStore for SqliteStateStore {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db_error)?;
         for op in ops {
-            let (key, etag, concurrency) = match op {
-                WriteOp::Upsert {
-                    key,
-                    etag,
-                    concurrency,
-                    ..
-                }
-                | WriteOp::Delete {
-                    key,
-                    etag,
-                    concurrency,
-                } => (key, etag.as_deref(), *concurrency),
-            };
-            self.validate(&tx, key, etag, concurrency, now)?;
+            let (key, etag, concurrency) = op.guard();
+            let current = self.live(&tx, key, now)?;
+            check_write(key, etag, concurrency, current.as_ref())?;
         }
         let mut last_etag: i64 = tx
             .query_row(
@@ -262,6 +215,7 @@ impl StateStore for SqliteStateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::Concurrency;
 
     fn temp_db() -> (std::path::PathBuf, std::path::PathBuf) {
         let dir =
