@@ -180,10 +180,23 @@ async fn child_process_writes_then_waits_to_be_killed() {
     let Ok(dir) = std::env::var("DAPR_SIDECAR_TEST_KILL_DIR") else {
         return; // only meaningful when spawned by the test below
     };
+    let resources = std::env::var("DAPR_SIDECAR_TEST_KILL_RESOURCES").expect("resources dir");
+    // Not started: nothing is delivered before the kill, the message must wait on disk.
     let sidecar = Sidecar::new(SidecarConfig {
         data_dir: Some(dir.into()),
+        resources_dir: Some(resources.into()),
+        apps: vec!["app".to_owned()],
         ..SidecarConfig::default()
     });
+    let published = send(
+        &sidecar,
+        "app",
+        "POST",
+        "/v1.0/publish/pubsub/t",
+        r#"{"n":"durable-message"}"#,
+    )
+    .await;
+    assert_eq!(published.status(), 204);
     let response = send(
         &sidecar,
         "app",
@@ -209,6 +222,12 @@ async fn child_process_writes_then_waits_to_be_killed() {
 #[tokio::test]
 async fn acknowledged_writes_survive_a_kill_9_of_the_process() {
     let dir = data_dir();
+    let resources = data_dir();
+    std::fs::write(
+        resources.join("subscription.yaml"),
+        "apiVersion: dapr.io/v2alpha1\nkind: Subscription\nmetadata:\n  name: s\nspec:\n  pubsubname: pubsub\n  topic: t\n  routes:\n    default: /in\nscopes:\n  - app\n",
+    )
+    .expect("subscription file");
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "--exact",
@@ -217,6 +236,7 @@ async fn acknowledged_writes_survive_a_kill_9_of_the_process() {
             "--test-threads=1",
         ])
         .env("DAPR_SIDECAR_TEST_KILL_DIR", &dir)
+        .env("DAPR_SIDECAR_TEST_KILL_RESOURCES", &resources)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -230,7 +250,7 @@ async fn acknowledged_writes_survive_a_kill_9_of_the_process() {
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     let sidecar = Sidecar::new(SidecarConfig {
-        data_dir: Some(dir),
+        data_dir: Some(dir.clone()),
         ..SidecarConfig::default()
     });
     let response = send(&sidecar, "app", "GET", &format!("{STATE}/k"), "").await;
@@ -242,4 +262,33 @@ async fn acknowledged_writes_survive_a_kill_9_of_the_process() {
             .status(),
         200
     );
+    drop(sidecar);
+
+    // The acknowledged message is delivered after the restart, once.
+    let apps = RecordingApps::new();
+    let sidecar = Sidecar::new(SidecarConfig {
+        data_dir: Some(dir),
+        resources_dir: Some(resources),
+        apps: vec!["app".to_owned()],
+        app_channel: apps.clone(),
+        ..SidecarConfig::default()
+    });
+    sidecar.start();
+    let deliveries = |calls: Vec<fakes::RecordedCall>| -> Vec<fakes::RecordedCall> {
+        calls.into_iter().filter(|c| c.uri == "/in").collect()
+    };
+    for _ in 0..500 {
+        if !deliveries(apps.calls()).is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let delivered = deliveries(apps.calls());
+    assert_eq!(
+        delivered.len(),
+        1,
+        "delivered once after the kill: {delivered:?}"
+    );
+    assert!(String::from_utf8_lossy(&delivered[0].body).contains("durable-message"));
 }
