@@ -279,7 +279,7 @@ fn empty_bucket() -> Bucket {
 }
 
 /// A stored document that does not parse as the shape we write: a bug or a hand-edited store.
-fn unreadable(key: &str, cause: &str) -> ApiError {
+pub(crate) fn unreadable(key: &str, cause: &str) -> ApiError {
     ApiError::Internal(format!("stored document {key} is unreadable: {cause}"))
 }
 

@@ -10,7 +10,7 @@
 //! its event.
 use crate::Runtime;
 use crate::error::ApiError;
-use crate::store::{Store, bucket_key};
+use crate::store::{Store, bucket_key, unreadable};
 use chrono::{DateTime, TimeDelta, Utc};
 use dapr_client::{StateItem, TransactionOp};
 use serde::{Deserialize, Serialize};
@@ -64,9 +64,7 @@ impl<R: Runtime> Store<'_, R> {
                 None,
             )),
             Ok(Some(entry)) => Ok((entry.value, entry.etag)),
-            Err(dapr_client::DaprError::Decode(e)) => Err(ApiError::Internal(format!(
-                "registry {key} is unreadable: {e}"
-            ))),
+            Err(dapr_client::DaprError::Decode(e)) => Err(unreadable(&key, &e)),
             Err(e) => Err(e.into()),
         }
     }

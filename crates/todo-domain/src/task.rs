@@ -147,10 +147,6 @@ impl TaskPatch {
         Ok(patch)
     }
 
-    pub fn is_empty(&self) -> bool {
-        *self == TaskPatch::default()
-    }
-
     /// The draft that results from applying this patch to `task`.
     pub fn apply_to(&self, task: &Task) -> Result<TaskDraft, FieldError> {
         self.apply_to_draft(TaskDraft::from_task(task))
