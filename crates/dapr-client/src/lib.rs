@@ -2,6 +2,12 @@
 //! sends them with `spin_sdk::http::send`, native tests and benchmarks hand them to the embedded
 //! sidecar in process. Status codes are read as daprd answers them (see
 //! docs/contracts.md and the Dapr HTTP contract).
+pub mod cloudevent;
+pub mod delivery;
+
+pub use cloudevent::{CLOUDEVENTS_CONTENT_TYPE, CloudEvent};
+pub use delivery::DeliveryStatus;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -210,11 +216,7 @@ impl<T: Transport> DaprClient<T> {
 
     pub async fn save_state(&self, store: &str, items: &[StateItem]) -> Result<(), DaprError> {
         let url = format!("{}/v1.0/state/{}", self.base_url, encode(store));
-        let body = serde_json::to_vec(items).expect("serialisable");
-        let response = self
-            .send(http::Method::POST, &url, Some("application/json"), body)
-            .await?;
-        expect_no_content(&response)
+        self.post_json(&url, &items).await
     }
 
     /// All operations commit together or none does.
@@ -224,12 +226,8 @@ impl<T: Transport> DaprClient<T> {
         operations: &[TransactionOp],
     ) -> Result<(), DaprError> {
         let url = format!("{}/v1.0/state/{}/transaction", self.base_url, encode(store));
-        let body = serde_json::to_vec(&serde_json::json!({ "operations": operations }))
-            .expect("serialisable");
-        let response = self
-            .send(http::Method::POST, &url, Some("application/json"), body)
-            .await?;
-        expect_no_content(&response)
+        self.post_json(&url, &serde_json::json!({ "operations": operations }))
+            .await
     }
 
     pub async fn delete_state(
@@ -262,7 +260,7 @@ impl<T: Transport> DaprClient<T> {
         &self,
         pubsub: &str,
         topic: &str,
-        event: &Value,
+        event: &CloudEvent,
     ) -> Result<(), DaprError> {
         let url = format!(
             "{}/v1.0/publish/{}/{}",
@@ -275,11 +273,51 @@ impl<T: Transport> DaprClient<T> {
             .send(
                 http::Method::POST,
                 &url,
-                Some("application/cloudevents+json"),
+                Some(CLOUDEVENTS_CONTENT_TYPE),
                 body,
             )
             .await?;
         expect_no_content(&response)
+    }
+
+    /// Service invocation: `{method} /v1.0/invoke/{app_id}/method/{path}` (`path` may hold `/`
+    /// and a `?query`, forwarded as is). The callee's answer comes back whatever its status —
+    /// a 4xx of the callee is its answer, not a failure of the call. Dapr's own refusals are
+    /// errors: `403` (access control) as [`DaprError::Api`], and `500 ERR_DIRECT_INVOKE` (the
+    /// callee unreachable) too, so callers can tell "the app said no" from "nobody answered".
+    pub async fn invoke(
+        &self,
+        app_id: &str,
+        method: http::Method,
+        path: &str,
+        json_body: Option<&Value>,
+    ) -> Result<http::Response<Vec<u8>>, DaprError> {
+        let (path, query) = match path.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path, None),
+        };
+        let mut url = format!(
+            "{}/v1.0/invoke/{}/method/{}",
+            self.base_url,
+            encode(app_id),
+            encode_path(path.trim_start_matches('/'))
+        );
+        if let Some(query) = query {
+            url.push('?');
+            url.push_str(query);
+        }
+        let (content_type, body) = match json_body {
+            Some(body) => (
+                Some("application/json"),
+                serde_json::to_vec(body).expect("serialisable"),
+            ),
+            None => (None, Vec::new()),
+        };
+        let response = self.send(method, &url, content_type, body).await?;
+        if is_dapr_refusal(&response) {
+            return Err(api_error(&response));
+        }
+        Ok(response)
     }
 
     /// Schedule a Dapr job (alpha API). An existing job with `"overwrite": false` answers 409,
@@ -293,6 +331,15 @@ impl<T: Transport> DaprClient<T> {
         if response.status() == http::StatusCode::CONFLICT {
             return Ok(());
         }
+        expect_no_content(&response)
+    }
+
+    /// POST a JSON body; any 2xx is success.
+    async fn post_json(&self, url: &str, body: &impl Serialize) -> Result<(), DaprError> {
+        let body = serde_json::to_vec(body).expect("serialisable");
+        let response = self
+            .send(http::Method::POST, url, Some("application/json"), body)
+            .await?;
         expect_no_content(&response)
     }
 
@@ -328,6 +375,22 @@ fn expect_no_content(response: &http::Response<Vec<u8>>) -> Result<(), DaprError
     } else {
         Err(api_error(response))
     }
+}
+
+/// Whether an invocation's answer came from daprd itself (not from the callee): access control
+/// (`403 ERR_PERMISSION_DENIED`) or a failed call (`500 ERR_DIRECT_INVOKE`), both with daprd's
+/// JSON error body.
+fn is_dapr_refusal(response: &http::Response<Vec<u8>>) -> bool {
+    let status = response.status().as_u16();
+    if status != 403 && status != 500 {
+        return false;
+    }
+    serde_json::from_slice::<ErrorBody>(response.body()).is_ok_and(|body| {
+        matches!(
+            body.error_code.as_str(),
+            "ERR_DIRECT_INVOKE" | "ERR_PERMISSION_DENIED"
+        )
+    })
 }
 
 /// Map a daprd error answer to a `DaprError`.
@@ -451,7 +514,7 @@ mod tests {
                 500,
                 r#"{"errorCode":"ERR_PUBSUB_PUBLISH_MESSAGE","message":"down"}"#,
             )
-            .publish_cloudevent("p", "t", &Value::Null),
+            .publish_cloudevent("p", "t", &CloudEvent::new("1", "s", "t", Value::Null)),
         )
         .unwrap_err();
         assert!(!err.is_conflict());
@@ -461,8 +524,8 @@ mod tests {
     #[test]
     fn requests_follow_the_dapr_http_api() {
         let c = client(204, "");
-        block_on(c.publish_cloudevent("pubsub", "task-events", &serde_json::json!({"id": "1"})))
-            .unwrap();
+        let event = CloudEvent::new("1", "chat-api", "task.created", serde_json::json!({}));
+        block_on(c.publish_cloudevent("pubsub", "task-events", &event)).unwrap();
         let item = StateItem::new("k", serde_json::json!(1))
             .expecting(None)
             .with_ttl_seconds(60);
@@ -493,5 +556,53 @@ mod tests {
             "http://127.0.0.1:3500/v1.0/state/statestore/a%20b"
         );
         assert_eq!(seen[2].headers()["if-match"], "3");
+    }
+
+    #[test]
+    fn invocation_addresses_the_callee_and_passes_its_answer_through() {
+        let c = client(404, r#"{"error":{"code":"not_found"}}"#);
+        let body = serde_json::json!({"a": 1});
+        let response = block_on(c.invoke(
+            "chat-api",
+            http::Method::POST,
+            "/api/internal/occurrences/x y?dry=1",
+            Some(&body),
+        ))
+        .unwrap();
+        // The callee's own 404 is an answer, not a failure.
+        assert_eq!(response.status(), 404);
+        let seen = c.transport().seen.borrow();
+        assert_eq!(
+            seen[0].uri(),
+            "http://127.0.0.1:3500/v1.0/invoke/chat-api/method/api/internal/occurrences/x%20y?dry=1"
+        );
+        assert_eq!(seen[0].method(), http::Method::POST);
+        assert_eq!(seen[0].headers()["content-type"], "application/json");
+        assert_eq!(seen[0].body(), br#"{"a":1}"#);
+    }
+
+    #[test]
+    fn invocation_refused_or_failed_by_dapr_is_an_error() {
+        for (status, code) in [(403, "ERR_PERMISSION_DENIED"), (500, "ERR_DIRECT_INVOKE")] {
+            let body: &'static str = if status == 403 {
+                r#"{"errorCode":"ERR_PERMISSION_DENIED","message":"denied"}"#
+            } else {
+                r#"{"errorCode":"ERR_DIRECT_INVOKE","message":"down"}"#
+            };
+            let err = block_on(client(status, body).invoke("a", http::Method::GET, "x", None))
+                .unwrap_err();
+            assert_eq!(
+                err,
+                DaprError::Api {
+                    status,
+                    code: code.to_owned(),
+                    message: if status == 403 { "denied" } else { "down" }.to_owned()
+                }
+            );
+        }
+        // A callee's own 500 without daprd's error code is the callee's answer.
+        let response =
+            block_on(client(500, "boom").invoke("a", http::Method::GET, "x", None)).unwrap();
+        assert_eq!(response.status(), 500);
     }
 }

@@ -1,26 +1,30 @@
-//! The chat-api request handlers, generic over the Dapr transport so they run natively and in wasm.
+//! chat-api's task service, generic over the Dapr transport so it runs natively and in wasm.
+//!
+//! - [`operations`]: the task operations (create, get, list, update, complete, reopen, delete) as
+//!   plain functions of parsed domain values. Every entry point calls them: the REST routes, the
+//!   chat assistant, the internal occurrence route, job callbacks.
+//! - [`http`]: the REST edge: routing, parsing requests into domain values, shaping responses.
+//! - [`idempotency`]: `Idempotency-Key` (key, stored record, fingerprint, replay).
+//! - [`jobs`]: the `/job/{name}` callbacks Dapr's scheduler makes.
+//! - [`store`]: how tasks and their outbox live in the state store, and the one retry loop every
+//!   write goes through; [`sweep`]: the outbox sweep; [`events`]: task events as CloudEvents.
 //!
 //! `App::handle` takes one HTTP request and returns one response; the Spin component is a thin
 //! adapter around it, and native benchmarks drive the same code against the embedded sidecar.
-mod error;
-mod handlers;
-pub mod log;
-mod request;
+pub mod events;
+mod http;
+pub mod idempotency;
+pub mod jobs;
+pub mod operations;
 pub mod store;
 pub mod sweep;
 
-use chrono::{DateTime, Utc};
-use dapr_client::{DaprClient, Transport};
-use std::future::Future;
-use std::time::Duration;
+pub use component_kit::{ApiError, Runtime};
+pub use operations::Tasks;
 
-pub use error::ApiError;
+use dapr_client::DaprClient;
 
-/// What the handlers need from their host besides HTTP to Dapr: time and a way to wait.
-pub trait Runtime: Transport {
-    fn now(&self) -> DateTime<Utc>;
-    fn sleep(&self, duration: Duration) -> impl Future<Output = ()>;
-}
+pub const APP_ID: &str = "chat-api";
 
 /// Settings, read from Spin variables by the component.
 #[derive(Debug, Clone)]
@@ -58,24 +62,16 @@ impl<R: Runtime> App<R> {
     }
 
     /// Serve one request and write its log line.
-    pub async fn handle(&self, request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
-        let started = std::time::Instant::now();
-        let mut log = log::RequestLog {
-            method: request.method().to_string(),
-            ..Default::default()
-        };
-        let response = match handlers::route(self, &request, &mut log).await {
-            Ok(response) => response,
-            Err(error) => {
-                if error.status() >= 500 {
-                    log.error = Some(error.to_string());
-                }
-                error.into_response()
-            }
-        };
-        log.status = response.status().as_u16();
-        println!("{}", log.line(started.elapsed()));
-        response
+    pub async fn handle(&self, request: ::http::Request<Vec<u8>>) -> ::http::Response<Vec<u8>> {
+        component_kit::serve(request, async |request, log| {
+            http::route(self, &request, log).await
+        })
+        .await
+    }
+
+    /// The task operations, for entry points other than the REST routes.
+    pub fn tasks(&self) -> Tasks<'_, R> {
+        Tasks::new(&self.dapr, &self.config.state_store, &self.config.pubsub)
     }
 
     fn runtime(&self) -> &R {

@@ -5,18 +5,18 @@
 //! touches one bucket (optimistic concurrency on its ETag); a list reads all 64 in one bulk get.
 //! The bucket also holds the outbox: the events of committed changes not yet known to be
 //! published. Task and event therefore commit in one write, so no event can be lost.
-use crate::Runtime;
-use crate::error::ApiError;
-use dapr_client::{DaprClient, DaprError, StateItem, TransactionOp};
+use crate::events::topic_of;
+use crate::{ApiError, Runtime};
+use chrono::{DateTime, Utc};
+use component_kit::log::warn;
+use dapr_client::{CloudEvent, DaprClient, DaprError, StateItem, TransactionOp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use todo_domain::event::TASK_EVENTS_TOPIC;
-use todo_domain::{CloudEvent, Task};
+use todo_domain::Task;
 use uuid::Uuid;
 
 pub const BUCKETS: u8 = 64;
 pub const BUCKET_SCHEMA_VERSION: u32 = 1;
-pub const IDEMPOTENCY_TTL_SECONDS: u64 = 24 * 60 * 60;
 /// Attempts at an optimistic write before answering 409.
 pub const MAX_WRITE_ATTEMPTS: u32 = 12;
 /// How long a committed event is left to the writer that committed it before others publish it.
@@ -47,13 +47,25 @@ pub enum Commit {
     LostRace,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IdempotencyRecord {
-    pub schema_version: u32,
-    pub fingerprint: String,
-    pub status: u16,
-    pub body: serde_json::Value,
-    pub created_at: chrono::DateTime<chrono::Utc>,
+/// What one attempt of a write decided, after reading the bucket.
+pub enum Step<T> {
+    /// Answer without writing: nothing changed, or an earlier identical request already did it.
+    Answer(T),
+    /// Commit `bucket` as changed (its outbox now ends with the change's event `event_id`)
+    /// together with `extra` operations, then answer.
+    Commit {
+        bucket: LoadedBucket,
+        event_id: String,
+        extra: Vec<TransactionOp>,
+        answer: T,
+    },
+}
+
+/// The answer of a write and the event ids that went out with it.
+#[derive(Debug)]
+pub struct Written<T> {
+    pub answer: T,
+    pub published: Vec<String>,
 }
 
 pub struct Store<'a, R: Runtime> {
@@ -70,12 +82,8 @@ pub fn bucket_key(user: &str, bucket: u8) -> String {
     format!("tasks:{}:{bucket:02x}", escape_user(user))
 }
 
-pub fn idempotency_key(user: &str, key: &str) -> String {
-    format!("idempotency:{}:{}", escape_user(user), escape_user(key))
-}
-
 /// User ids come from tokens: keep keys printable and free of Dapr's `||` separator.
-fn escape_user(user: &str) -> String {
+pub(crate) fn escape_user(user: &str) -> String {
     let mut out = String::with_capacity(user.len());
     for byte in user.bytes() {
         match byte {
@@ -89,6 +97,44 @@ fn escape_user(user: &str) -> String {
 }
 
 impl<R: Runtime> Store<'_, R> {
+    /// The one read → change → commit → retry loop of every write to a bucket. `attempt` is
+    /// called with the bucket as read, the time and the attempt number, and says what to commit;
+    /// a commit that loses an optimistic-concurrency race is retried from the read (bounded,
+    /// with jitter), then answered `409 conflict` with `conflict`'s message.
+    pub async fn write<T>(
+        &self,
+        user: &str,
+        bucket: u8,
+        conflict: &str,
+        mut attempt: impl AsyncFnMut(LoadedBucket, DateTime<Utc>, u32) -> Result<Step<T>, ApiError>,
+    ) -> Result<Written<T>, ApiError> {
+        for number in 0..MAX_WRITE_ATTEMPTS {
+            let loaded = self.load_bucket(user, bucket).await?;
+            let now = self.dapr.transport().now();
+            match attempt(loaded, now, number).await? {
+                Step::Answer(answer) => {
+                    return Ok(Written {
+                        answer,
+                        published: Vec::new(),
+                    });
+                }
+                Step::Commit {
+                    bucket: loaded,
+                    event_id,
+                    extra,
+                    answer,
+                } => match self
+                    .commit_change(user, bucket, &loaded, &event_id, extra, now)
+                    .await?
+                {
+                    Commit::Done { published } => return Ok(Written { answer, published }),
+                    Commit::LostRace => backoff(self.dapr.transport(), number).await,
+                },
+            }
+        }
+        Err(ApiError::Conflict(conflict.to_owned()))
+    }
+
     pub async fn load_bucket(&self, user: &str, bucket: u8) -> Result<LoadedBucket, ApiError> {
         let key = bucket_key(user, bucket);
         match self.dapr.get_state::<Bucket>(self.state_store, &key).await {
@@ -144,18 +190,6 @@ impl<R: Runtime> Store<'_, R> {
         self.dapr.transact(self.state_store, operations).await
     }
 
-    pub async fn read_idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, ApiError> {
-        match self
-            .dapr
-            .get_state::<IdempotencyRecord>(self.state_store, key)
-            .await
-        {
-            Ok(entry) => Ok(entry.map(|e| e.value)),
-            Err(DaprError::Decode(e)) => Err(unreadable(key, &e)),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// Commit a bucket whose outbox now ends with the change's event `event_id`, together with
     /// `extra` operations and, when due, the user's sweep registration; then publish. The same
     /// sequence for every write, so no entry point can forget a step.
@@ -166,7 +200,7 @@ impl<R: Runtime> Store<'_, R> {
         loaded: &LoadedBucket,
         event_id: &str,
         extra: Vec<TransactionOp>,
-        now: chrono::DateTime<chrono::Utc>,
+        now: DateTime<Utc>,
     ) -> Result<Commit, ApiError> {
         let registry = self.registry_write(user, now).await?;
         let registered = registry.is_some();
@@ -199,15 +233,14 @@ impl<R: Runtime> Store<'_, R> {
     ) -> Vec<String> {
         let mut published = Vec::new();
         for event in events {
-            let value = serde_json::to_value(event).expect("serialisable");
             match self
                 .dapr
-                .publish_cloudevent(self.pubsub, TASK_EVENTS_TOPIC, &value)
+                .publish_cloudevent(self.pubsub, topic_of(event), event)
                 .await
             {
                 Ok(()) => published.push(event.id.clone()),
                 Err(error) => {
-                    crate::log::warn(
+                    warn(
                         &format!("publish of event {} failed; kept in the outbox", event.id),
                         &error.to_string(),
                     );
@@ -226,7 +259,7 @@ impl<R: Runtime> Store<'_, R> {
             let mut loaded = match self.load_bucket(user, bucket).await {
                 Ok(loaded) => loaded,
                 Err(error) => {
-                    return crate::log::warn("outbox cleanup read failed", &error.to_string());
+                    return warn("outbox cleanup read failed", &error.to_string());
                 }
             };
             let before = loaded.bucket.outbox.len();
@@ -240,7 +273,7 @@ impl<R: Runtime> Store<'_, R> {
             match self.commit(&[self.bucket_write(&loaded)]).await {
                 Ok(()) => return,
                 Err(error) if error.is_conflict() => backoff(self.dapr.transport(), attempt).await,
-                Err(error) => return crate::log::warn("outbox cleanup failed", &error.to_string()),
+                Err(error) => return warn("outbox cleanup failed", &error.to_string()),
             }
         }
     }
@@ -252,7 +285,7 @@ impl<R: Runtime> Store<'_, R> {
 pub fn due_after_commit(
     outbox: &[CloudEvent],
     own_event: &str,
-    now: chrono::DateTime<chrono::Utc>,
+    now: DateTime<Utc>,
 ) -> Vec<CloudEvent> {
     outbox
         .iter()

@@ -8,10 +8,10 @@
 //! all their outboxes are empty and the registration is older than `FORGET_AFTER`: a writer that
 //! skipped the registry (fresh entry) can therefore never lose its entry before the sweep has seen
 //! its event.
-use crate::Runtime;
-use crate::error::ApiError;
 use crate::store::{Store, bucket_key, unreadable};
+use crate::{ApiError, Runtime};
 use chrono::{DateTime, TimeDelta, Utc};
+use component_kit::log::warn;
 use dapr_client::{StateItem, TransactionOp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -97,7 +97,7 @@ impl<R: Runtime> Store<'_, R> {
     pub async fn ensure_sweep_job(&self) {
         let job = serde_json::json!({ "schedule": SWEEP_SCHEDULE, "data": {}, "overwrite": false });
         if let Err(error) = self.dapr.schedule_job(SWEEP_JOB, &job).await {
-            crate::log::warn(
+            warn(
                 "could not schedule the outbox sweep job",
                 &error.to_string(),
             );

@@ -1,17 +1,16 @@
-//! Task events as CloudEvents 1.0, published as their own envelope so that Dapr keeps our `type`
-//! and routing rules on `event.type` work (the predecessor published plain JSON and every event
-//! arrived typed `com.dapr.event.sent`).
+//! Task events: what each committed change of a task reports, and the `data` of its CloudEvent.
+//! chat-api publishes them as their own CloudEvents so that Dapr keeps our `type` and routing
+//! rules on `event.type` work (the predecessor published plain JSON and every event arrived typed
+//! `com.dapr.event.sent`); the envelope itself lives in `dapr_client::cloudevent`.
 use crate::task::Task;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// Version of the shape of every event's `data`.
 pub const EVENT_SCHEMA_VERSION: u32 = 1;
 pub const TASK_EVENTS_TOPIC: &str = "task-events";
 pub const REMINDERS_TOPIC: &str = "reminders";
-pub const CLOUDEVENTS_CONTENT_TYPE: &str = "application/cloudevents+json";
 pub const EVENT_SOURCE: &str = "chat-api";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +38,19 @@ impl TaskEventType {
         }
     }
 
+    /// Parse a CloudEvent `type`; `None` for anything that is not a task event.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::Created,
+            Self::Updated,
+            Self::Completed,
+            Self::Reopened,
+            Self::Deleted,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == raw)
+    }
+
     /// The type of an update: a change of completion is reported as such, whatever the entry point
     /// (PATCH, PUT, /complete, the chat assistant), so consumers of `task.completed` see them all.
     pub fn for_update(before: &Task, after: &Task) -> Self {
@@ -50,51 +62,53 @@ impl TaskEventType {
     }
 }
 
-/// A CloudEvents 1.0 envelope as we publish it. Unknown attributes (Dapr adds `topic`,
-/// `pubsubname`, trace fields) are kept when one is read back.
+/// The `data` of every `task-events` event (`task-event.schema.json`): the snapshot after the
+/// change (for `task.deleted` the last one) and the user-visible fields that changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CloudEvent {
-    pub specversion: String,
-    pub id: String,
-    pub source: String,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub datacontenttype: Option<String>,
-    #[serde(default)]
-    pub data: Value,
-    #[serde(flatten)]
-    pub extensions: serde_json::Map<String, Value>,
+#[serde(deny_unknown_fields)]
+pub struct TaskEventData {
+    pub schema_version: u32,
+    pub user_id: String,
+    pub task: Task,
+    pub changed_fields: Vec<String>,
 }
 
-/// The event for one committed change of a task. `id` is fixed at commit time and never changes,
-/// however often the event is published.
+/// One committed change of a task, before it is put in its CloudEvent envelope (the envelope is
+/// the transport's business: `dapr_client::CloudEvent`). `id` is fixed at commit time and never
+/// changes, however often the event is published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskEvent {
+    pub id: Uuid,
+    pub event_type: TaskEventType,
+    pub time: DateTime<Utc>,
+    pub data: TaskEventData,
+}
+
+impl TaskEvent {
+    /// The CloudEvent `subject`: the task id.
+    pub fn subject(&self) -> String {
+        self.data.task.id.to_string()
+    }
+}
+
+/// The event for one committed change of a task.
 pub fn task_event(
     event_type: TaskEventType,
     id: Uuid,
     time: DateTime<Utc>,
     task: &Task,
     changed_fields: &[&str],
-) -> CloudEvent {
-    CloudEvent {
-        specversion: "1.0".to_owned(),
-        id: id.to_string(),
-        source: EVENT_SOURCE.to_owned(),
-        event_type: event_type.as_str().to_owned(),
-        subject: Some(task.id.to_string()),
-        time: Some(time),
-        datacontenttype: Some("application/json".to_owned()),
-        data: json!({
-            "schema_version": EVENT_SCHEMA_VERSION,
-            "user_id": task.user_id,
-            "task": task,
-            "changed_fields": changed_fields,
-        }),
-        extensions: serde_json::Map::new(),
+) -> TaskEvent {
+    TaskEvent {
+        id,
+        event_type,
+        time,
+        data: TaskEventData {
+            schema_version: EVENT_SCHEMA_VERSION,
+            user_id: task.user_id.clone(),
+            task: task.clone(),
+            changed_fields: changed_fields.iter().map(|f| (*f).to_owned()).collect(),
+        },
     }
 }
 
@@ -102,9 +116,10 @@ pub fn task_event(
 mod tests {
     use super::*;
     use crate::task::TaskDraft;
+    use serde_json::json;
 
     #[test]
-    fn a_task_event_is_a_cloudevent_typed_by_the_change() {
+    fn a_task_event_carries_the_snapshot_and_its_changed_fields() {
         let now: DateTime<Utc> = "2026-03-01T08:00:00Z".parse().unwrap();
         let draft = TaskDraft::from_json(&json!({"title": "x"})).unwrap();
         let task = Task::create(Uuid::new_v4(), "alice", draft, now);
@@ -115,17 +130,29 @@ mod tests {
             &task,
             &task.set_fields_list(),
         );
-        let json = serde_json::to_value(&event).unwrap();
-        assert_eq!(json["specversion"], "1.0");
-        assert_eq!(json["type"], "task.created");
-        assert_eq!(json["source"], "chat-api");
-        assert_eq!(json["subject"], task.id.to_string());
-        assert_eq!(json["time"], "2026-03-01T08:00:00Z");
-        assert_eq!(json["data"]["user_id"], "alice");
-        assert_eq!(json["data"]["task"]["title"], "x");
-        assert_eq!(json["data"]["schema_version"], 1);
-        let back: CloudEvent = serde_json::from_value(json).unwrap();
-        assert_eq!(back, event);
+        assert_eq!(event.event_type.as_str(), "task.created");
+        assert_eq!(event.subject(), task.id.to_string());
+        assert_eq!(event.time, now);
+        let data = serde_json::to_value(&event.data).unwrap();
+        assert_eq!(data["user_id"], "alice");
+        assert_eq!(data["task"]["title"], "x");
+        assert_eq!(data["schema_version"], 1);
+        assert_eq!(
+            data["changed_fields"],
+            json!(["id", "user_id", "title", "status", "priority", "time_zone"])
+        );
+        let back: TaskEventData = serde_json::from_value(data).unwrap();
+        assert_eq!(back, event.data);
+        for t in [
+            TaskEventType::Created,
+            TaskEventType::Updated,
+            TaskEventType::Completed,
+            TaskEventType::Reopened,
+            TaskEventType::Deleted,
+        ] {
+            assert_eq!(TaskEventType::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(TaskEventType::parse("reminder.triggered"), None);
     }
 
     #[test]

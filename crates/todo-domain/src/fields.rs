@@ -10,8 +10,10 @@ pub const TAG_MAX_CHARS: usize = 50;
 /// A reminder can be at most a year before the due time.
 pub const REMINDER_OFFSET_MAX_MINUTES: u32 = 525_600;
 
-/// A task title: trimmed, 1–255 characters, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A task title: trimmed, 1–255 characters, no control characters. Stored and serialised as the
+/// plain string; reading one back checks it again, so a hand-edited store cannot smuggle in a bad one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Title(String);
 
 impl Title {
@@ -36,8 +38,31 @@ impl Title {
         Ok(Self(title.to_owned()))
     }
 
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     pub fn into_inner(self) -> String {
         self.0
+    }
+}
+
+impl TryFrom<String> for Title {
+    type Error = FieldError;
+    fn try_from(raw: String) -> Result<Self, FieldError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<Title> for String {
+    fn from(title: Title) -> String {
+        title.0
+    }
+}
+
+impl std::fmt::Display for Title {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -111,38 +136,76 @@ impl Priority {
     }
 }
 
-/// Tags normalised to trimmed lowercase, unique and sorted; at most 20 of 1–50 characters.
-pub fn parse_tags<'a>(raw: impl IntoIterator<Item = &'a str>) -> Result<Vec<String>, FieldError> {
-    let mut tags = Vec::new();
-    for tag in raw {
-        let tag = tag.trim().to_lowercase();
-        let chars = tag.chars().count();
-        if chars == 0 || chars > TAG_MAX_CHARS {
+/// A task's tags: trimmed lowercase, unique and sorted; at most 20 of 1–50 characters, no commas
+/// or control characters. Serialised as the plain array.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "Vec<String>", into = "Vec<String>")]
+pub struct Tags(Vec<String>);
+
+impl Tags {
+    /// Normalise and check raw tags.
+    pub fn parse<'a>(raw: impl IntoIterator<Item = &'a str>) -> Result<Self, FieldError> {
+        let mut tags = Vec::new();
+        for tag in raw {
+            let tag = tag.trim().to_lowercase();
+            let chars = tag.chars().count();
+            if chars == 0 || chars > TAG_MAX_CHARS {
+                return Err(FieldError::new(
+                    "tags",
+                    format!("each tag must be 1–{TAG_MAX_CHARS} characters (got {chars})"),
+                ));
+            }
+            if tag.chars().any(|c| c.is_control() || c == ',') {
+                return Err(FieldError::new(
+                    "tags",
+                    "tags must not contain commas or control characters",
+                ));
+            }
+            tags.push(tag);
+        }
+        tags.sort();
+        tags.dedup();
+        if tags.len() > TAGS_MAX {
             return Err(FieldError::new(
                 "tags",
-                format!("each tag must be 1–{TAG_MAX_CHARS} characters (got {chars})"),
+                format!(
+                    "at most {TAGS_MAX} distinct tags are allowed (got {})",
+                    tags.len()
+                ),
             ));
         }
-        if tag.chars().any(|c| c.is_control() || c == ',') {
-            return Err(FieldError::new(
-                "tags",
-                "tags must not contain commas or control characters",
-            ));
-        }
-        tags.push(tag);
+        Ok(Self(tags))
     }
-    tags.sort();
-    tags.dedup();
-    if tags.len() > TAGS_MAX {
-        return Err(FieldError::new(
-            "tags",
-            format!(
-                "at most {TAGS_MAX} distinct tags are allowed (got {})",
-                tags.len()
-            ),
-        ));
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
     }
-    Ok(tags)
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, String> {
+        self.0.iter()
+    }
+
+    /// Whether every tag of `required` is here.
+    pub fn contains_all(&self, required: &Tags) -> bool {
+        required.0.iter().all(|tag| self.0.contains(tag))
+    }
+}
+
+impl TryFrom<Vec<String>> for Tags {
+    type Error = FieldError;
+    fn try_from(raw: Vec<String>) -> Result<Self, FieldError> {
+        Self::parse(raw.iter().map(String::as_str))
+    }
+}
+
+impl From<Tags> for Vec<String> {
+    fn from(tags: Tags) -> Vec<String> {
+        tags.0
+    }
 }
 
 /// An RFC 3339 instant that states its offset (`Z` or `±hh:mm`), stored in UTC.
@@ -160,14 +223,56 @@ pub fn parse_instant(raw: &str, field: &str) -> Result<DateTime<Utc>, FieldError
         })
 }
 
-/// An IANA time zone name such as `Europe/Berlin`.
-pub fn parse_time_zone(raw: &str) -> Result<chrono_tz::Tz, FieldError> {
-    raw.trim().parse::<chrono_tz::Tz>().map_err(|_| {
-        FieldError::new(
-            "time_zone",
-            format!("{raw:?} is not an IANA time zone name, e.g. UTC or Europe/Berlin"),
-        )
-    })
+/// An IANA time zone such as `Europe/Berlin`, serialised as its name. Recurrence and wall-clock
+/// reasoning happen in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TimeZone(chrono_tz::Tz);
+
+impl TimeZone {
+    pub const UTC: TimeZone = TimeZone(chrono_tz::UTC);
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        raw.trim().parse::<chrono_tz::Tz>().map(Self).map_err(|_| {
+            FieldError::new(
+                "time_zone",
+                format!("{raw:?} is not an IANA time zone name, e.g. UTC or Europe/Berlin"),
+            )
+        })
+    }
+
+    pub fn tz(self) -> chrono_tz::Tz {
+        self.0
+    }
+
+    pub fn name(self) -> &'static str {
+        self.0.name()
+    }
+}
+
+impl Default for TimeZone {
+    fn default() -> Self {
+        Self::UTC
+    }
+}
+
+impl From<chrono_tz::Tz> for TimeZone {
+    fn from(tz: chrono_tz::Tz) -> Self {
+        Self(tz)
+    }
+}
+
+impl TryFrom<String> for TimeZone {
+    type Error = FieldError;
+    fn try_from(raw: String) -> Result<Self, FieldError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<TimeZone> for String {
+    fn from(zone: TimeZone) -> String {
+        zone.name().to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -199,16 +304,31 @@ mod tests {
     #[test]
     fn tags_are_normalised_unique_and_bounded() {
         assert_eq!(
-            parse_tags([" Work", "home", "work "]).unwrap(),
-            vec!["home", "work"]
+            Tags::parse([" Work", "home", "work "]).unwrap().as_slice(),
+            ["home", "work"]
         );
-        assert!(parse_tags([""]).is_err());
-        assert!(parse_tags([&*"t".repeat(51)]).is_err());
+        assert!(Tags::parse([""]).is_err());
+        assert!(Tags::parse([&*"t".repeat(51)]).is_err());
         let twenty: Vec<String> = (0..20).map(|i| format!("t{i}")).collect();
-        assert!(parse_tags(twenty.iter().map(String::as_str)).is_ok());
+        assert!(Tags::parse(twenty.iter().map(String::as_str)).is_ok());
         let many: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
-        assert!(parse_tags(many.iter().map(String::as_str)).is_err());
-        assert!(parse_tags(["a,b"]).is_err());
+        assert!(Tags::parse(many.iter().map(String::as_str)).is_err());
+        assert!(Tags::parse(["a,b"]).is_err());
+    }
+
+    #[test]
+    fn typed_fields_serialise_as_plain_values_and_check_what_they_read() {
+        let title: Title = serde_json::from_str(r#""buy milk""#).unwrap();
+        assert_eq!(serde_json::to_string(&title).unwrap(), r#""buy milk""#);
+        assert!(serde_json::from_str::<Title>(r#""   ""#).is_err());
+        let tags: Tags = serde_json::from_str(r#"["a","b"]"#).unwrap();
+        assert_eq!(serde_json::to_string(&tags).unwrap(), r#"["a","b"]"#);
+        assert!(serde_json::from_str::<Tags>(r#"["a,b"]"#).is_err());
+        let zone: TimeZone = serde_json::from_str(r#""Europe/Berlin""#).unwrap();
+        assert_eq!(zone.tz(), chrono_tz::Europe::Berlin);
+        assert_eq!(serde_json::to_string(&zone).unwrap(), r#""Europe/Berlin""#);
+        // A stored zone that no longer parses is an error, never a silent UTC.
+        assert!(serde_json::from_str::<TimeZone>(r#""Mars/Olympus""#).is_err());
     }
 
     #[test]
@@ -230,9 +350,9 @@ mod tests {
         assert_eq!(Priority::parse("high", "priority").unwrap(), Priority::High);
         assert!(Priority::parse("urgent", "priority").is_err());
         assert_eq!(
-            parse_time_zone("Europe/Berlin").unwrap(),
+            TimeZone::parse("Europe/Berlin").unwrap().tz(),
             chrono_tz::Europe::Berlin
         );
-        assert!(parse_time_zone("Mars/Olympus").is_err());
+        assert!(TimeZone::parse("Mars/Olympus").is_err());
     }
 }

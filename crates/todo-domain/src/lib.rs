@@ -8,8 +8,8 @@ pub mod recurrence;
 pub mod task;
 
 pub use error::FieldError;
-pub use event::{CloudEvent, TaskEventType, task_event};
-pub use fields::{Priority, Status};
+pub use event::{TaskEvent, TaskEventData, TaskEventType, task_event};
+pub use fields::{Priority, Status, Tags, TimeZone, Title};
 pub use query::{ListQuery, Page};
 pub use recurrence::{RecurrenceError, RecurrenceRule};
 pub use task::{Task, TaskDraft, TaskPatch};

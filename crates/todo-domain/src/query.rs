@@ -4,7 +4,7 @@
 //! so the next page starts strictly after that item: inserts and deletes between pages neither
 //! repeat nor skip the items that stay.
 use crate::error::FieldError;
-use crate::fields::{Priority, Status, parse_instant, parse_tags};
+use crate::fields::{Priority, Status, Tags, parse_instant};
 use crate::task::Task;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -38,7 +38,7 @@ pub struct ListQuery {
     pub search: Option<String>,
     pub status: StatusFilter,
     pub priorities: Vec<Priority>,
-    pub tags: Vec<String>,
+    pub tags: Tags,
     pub due_before: Option<DateTime<Utc>>,
     pub due_after: Option<DateTime<Utc>>,
     pub overdue: Option<bool>,
@@ -89,7 +89,7 @@ impl ListQuery {
             search: None,
             status: StatusFilter::All,
             priorities: Vec::new(),
-            tags: Vec::new(),
+            tags: Tags::default(),
             due_before: None,
             due_after: None,
             overdue: None,
@@ -126,7 +126,7 @@ impl ListQuery {
                         query.priorities.push(Priority::parse(item, "priority")?);
                     }
                 }
-                "tags" => query.tags = parse_tags(value.split(',').filter(|s| !s.trim().is_empty()))?,
+                "tags" => query.tags = Tags::parse(value.split(',').filter(|s| !s.trim().is_empty()))?,
                 "due_before" => query.due_before = Some(parse_instant(value, "due_before")?),
                 "due_after" => query.due_after = Some(parse_instant(value, "due_after")?),
                 "overdue" => query.overdue = Some(parse_bool(value, "overdue")?),
@@ -203,7 +203,7 @@ impl ListQuery {
         let overdue = task.due_date.is_some_and(|due| due < self.now) && !task.is_completed();
         status_ok
             && (self.priorities.is_empty() || self.priorities.contains(&task.priority))
-            && self.tags.iter().all(|tag| task.tags.contains(tag))
+            && task.tags.contains_all(&self.tags)
             && self
                 .due_before
                 .is_none_or(|t| task.due_date.is_some_and(|due| due < t))
@@ -266,7 +266,7 @@ impl ListQuery {
             SortField::UpdatedAt => SortKey::Time(Some(task.updated_at.timestamp_micros())),
             SortField::DueDate => SortKey::Time(task.due_date.map(|t| t.timestamp_micros())),
             SortField::Priority => SortKey::Rank(task.priority.rank()),
-            SortField::Title => SortKey::Text(task.title.to_lowercase()),
+            SortField::Title => SortKey::Text(task.title.as_str().to_lowercase()),
         }
     }
 
@@ -321,7 +321,7 @@ impl SortKey {
 }
 
 fn search_matches(task: &Task, term: &str) -> bool {
-    task.title.to_lowercase().contains(term)
+    task.title.as_str().to_lowercase().contains(term)
         || task
             .description
             .as_deref()
@@ -496,7 +496,7 @@ mod tests {
                 None => q("sort=title&limit=10"),
             };
             let page = query.run(&tasks);
-            seen.extend(page.items.iter().map(|t| t.title.clone()));
+            seen.extend(page.items.iter().map(|t| t.title.to_string()));
             // A concurrent insert that sorts before the cursor must not shift the next page.
             tasks.push(task(100 + seen.len() as i64, json!({"title": "a-new"})));
             match page.next_cursor {

@@ -1,8 +1,8 @@
 //! The task document and how inputs (create, full replace, partial update) change it.
 use crate::error::FieldError;
 use crate::fields::{
-    Priority, REMINDER_OFFSET_MAX_MINUTES, Status, Title, parse_description, parse_instant,
-    parse_tags, parse_time_zone,
+    Priority, REMINDER_OFFSET_MAX_MINUTES, Status, Tags, TimeZone, Title, parse_description,
+    parse_instant,
 };
 use crate::recurrence::RecurrenceRule;
 use chrono::{DateTime, Duration, Utc};
@@ -19,13 +19,13 @@ pub const TASK_SCHEMA_VERSION: u32 = 1;
 pub struct Task {
     pub id: Uuid,
     pub user_id: String,
-    pub title: String,
+    pub title: Title,
     pub description: Option<String>,
     pub status: Status,
     pub priority: Priority,
-    pub tags: Vec<String>,
+    pub tags: Tags,
     pub due_date: Option<DateTime<Utc>>,
-    pub time_zone: String,
+    pub time_zone: TimeZone,
     pub reminder_offset_minutes: Option<u32>,
     pub remind_at: Option<DateTime<Utc>>,
     pub recurrence_rule: Option<RecurrenceRule>,
@@ -50,13 +50,13 @@ pub enum Reminder {
 /// Every user-writable field of a task, parsed and checked together (cross-field rules included).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskDraft {
-    pub title: String,
+    pub title: Title,
     pub description: Option<String>,
     pub status: Status,
     pub priority: Priority,
-    pub tags: Vec<String>,
+    pub tags: Tags,
     pub due_date: Option<DateTime<Utc>>,
-    pub time_zone: chrono_tz::Tz,
+    pub time_zone: TimeZone,
     pub reminder: Option<Reminder>,
     pub recurrence_rule: Option<RecurrenceRule>,
 }
@@ -78,13 +78,13 @@ const WRITABLE_FIELDS: &[&str] = &[
 /// A partial update: absent = keep, `null` = clear (optional fields only), value = set.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskPatch {
-    pub title: Option<String>,
+    pub title: Option<Title>,
     pub description: Option<Option<String>>,
     pub status: Option<Status>,
     pub priority: Option<Priority>,
-    pub tags: Option<Vec<String>>,
+    pub tags: Option<Tags>,
     pub due_date: Option<Option<DateTime<Utc>>>,
-    pub time_zone: Option<chrono_tz::Tz>,
+    pub time_zone: Option<TimeZone>,
     pub reminder_offset_minutes: Option<Option<u32>>,
     pub remind_at: Option<Option<DateTime<Utc>>>,
     pub recurrence_rule: Option<Option<RecurrenceRule>>,
@@ -97,9 +97,7 @@ impl TaskPatch {
         let mut patch = TaskPatch::default();
         for (field, value) in object {
             match field.as_str() {
-                "title" => {
-                    patch.title = Some(Title::parse(required_str(field, value)?)?.into_inner())
-                }
+                "title" => patch.title = Some(Title::parse(required_str(field, value)?)?),
                 "description" => {
                     patch.description = Some(match optional_str(field, value)? {
                         Some(raw) => parse_description(raw)?,
@@ -119,7 +117,7 @@ impl TaskPatch {
                     )
                 }
                 "time_zone" => {
-                    patch.time_zone = Some(parse_time_zone(required_str(field, value)?)?)
+                    patch.time_zone = Some(TimeZone::parse(required_str(field, value)?)?)
                 }
                 "reminder_offset_minutes" => {
                     patch.reminder_offset_minutes = Some(parse_offset(value)?)
@@ -154,30 +152,14 @@ impl TaskPatch {
 
     /// Override the fields this patch sets, then check the cross-field rules.
     fn apply_to_draft(&self, mut draft: TaskDraft) -> Result<TaskDraft, FieldError> {
-        if let Some(title) = &self.title {
-            draft.title = title.clone();
-        }
-        if let Some(description) = &self.description {
-            draft.description = description.clone();
-        }
-        if let Some(status) = self.status {
-            draft.status = status;
-        }
-        if let Some(priority) = self.priority {
-            draft.priority = priority;
-        }
-        if let Some(tags) = &self.tags {
-            draft.tags = tags.clone();
-        }
-        if let Some(due_date) = self.due_date {
-            draft.due_date = due_date;
-        }
-        if let Some(tz) = self.time_zone {
-            draft.time_zone = tz;
-        }
-        if let Some(rule) = &self.recurrence_rule {
-            draft.recurrence_rule = rule.clone();
-        }
+        set(&mut draft.title, &self.title);
+        set(&mut draft.description, &self.description);
+        set(&mut draft.status, &self.status);
+        set(&mut draft.priority, &self.priority);
+        set(&mut draft.tags, &self.tags);
+        set(&mut draft.due_date, &self.due_date);
+        set(&mut draft.time_zone, &self.time_zone);
+        set(&mut draft.recurrence_rule, &self.recurrence_rule);
         draft.reminder = match (self.reminder_offset_minutes, self.remind_at) {
             (Some(Some(_)), Some(Some(_))) => return Err(both_reminders()),
             (Some(Some(minutes)), _) => Some(Reminder::MinutesBefore(minutes)),
@@ -199,14 +181,19 @@ impl TaskDraft {
         if !object.contains_key("title") {
             return Err(FieldError::new("title", "is required"));
         }
-        TaskPatch::from_json(body)?.apply_to_draft(TaskDraft {
-            title: String::new(),
+        let patch = TaskPatch::from_json(body)?;
+        let title = patch
+            .title
+            .clone()
+            .ok_or_else(|| FieldError::new("title", "is required"))?;
+        patch.apply_to_draft(TaskDraft {
+            title,
             description: None,
             status: Status::Pending,
             priority: Priority::default(),
-            tags: Vec::new(),
+            tags: Tags::default(),
             due_date: None,
-            time_zone: chrono_tz::UTC,
+            time_zone: TimeZone::UTC,
             reminder: None,
             recurrence_rule: None,
         })
@@ -225,8 +212,7 @@ impl TaskDraft {
             priority: task.priority,
             tags: task.tags.clone(),
             due_date: task.due_date,
-            // Stored names were parsed on the way in; UTC is only a guard against a hand-edited store.
-            time_zone: task.time_zone.parse().unwrap_or(chrono_tz::UTC),
+            time_zone: task.time_zone,
             reminder,
             recurrence_rule: task.recurrence_rule.clone(),
         }
@@ -274,13 +260,13 @@ impl Task {
         let mut task = Task {
             id,
             user_id: user_id.to_owned(),
-            title: String::new(),
+            title: draft.title.clone(),
             description: None,
             status: Status::Pending,
             priority: Priority::Medium,
-            tags: Vec::new(),
+            tags: Tags::default(),
             due_date: None,
-            time_zone: "UTC".to_owned(),
+            time_zone: TimeZone::UTC,
             reminder_offset_minutes: None,
             remind_at: None,
             recurrence_rule: None,
@@ -324,7 +310,7 @@ impl Task {
         self.priority = draft.priority;
         self.tags = draft.tags;
         self.due_date = draft.due_date;
-        self.time_zone = draft.time_zone.name().to_owned();
+        self.time_zone = draft.time_zone;
         self.reminder_offset_minutes = match draft.reminder {
             Some(Reminder::MinutesBefore(minutes)) => Some(minutes),
             _ => None,
@@ -420,6 +406,13 @@ fn both_reminders() -> FieldError {
     )
 }
 
+/// Overwrite `target` when the patch sets a value.
+fn set<T: Clone>(target: &mut T, value: &Option<T>) {
+    if let Some(value) = value {
+        *target = value.clone();
+    }
+}
+
 fn required_str<'a>(field: &str, value: &'a Value) -> Result<&'a str, FieldError> {
     value
         .as_str()
@@ -434,7 +427,7 @@ fn optional_str<'a>(field: &str, value: &'a Value) -> Result<Option<&'a str>, Fi
     }
 }
 
-fn parse_tag_array(value: &Value) -> Result<Vec<String>, FieldError> {
+fn parse_tag_array(value: &Value) -> Result<Tags, FieldError> {
     let items = value
         .as_array()
         .ok_or_else(|| FieldError::new("tags", "must be an array of strings"))?;
@@ -445,7 +438,7 @@ fn parse_tag_array(value: &Value) -> Result<Vec<String>, FieldError> {
                 .ok_or_else(|| FieldError::new("tags", "must be an array of strings"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    parse_tags(strings)
+    Tags::parse(strings)
 }
 
 fn parse_offset(value: &Value) -> Result<Option<u32>, FieldError> {
@@ -490,7 +483,7 @@ mod tests {
         let task = created(json!({"title": "Buy milk"}));
         assert_eq!(task.status, Status::Pending);
         assert_eq!(task.priority, Priority::Medium);
-        assert_eq!(task.time_zone, "UTC");
+        assert_eq!(task.time_zone.name(), "UTC");
         assert_eq!(task.version, 1);
         assert!(!task.is_recurring);
         assert_eq!(task.completed_at, None);

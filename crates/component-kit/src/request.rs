@@ -1,11 +1,12 @@
 //! Reading the parts of a request: body, headers and query string, with clear errors.
-use crate::error::ApiError;
+use crate::ApiError;
 use serde_json::Value;
 use todo_domain::FieldError;
 
 /// Bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// A header's value, when present and visible ASCII.
 pub fn header<'a>(request: &'a http::Request<Vec<u8>>, name: &str) -> Option<&'a str> {
     request.headers().get(name).and_then(|v| v.to_str().ok())
 }
@@ -73,26 +74,7 @@ pub fn if_match(request: &http::Request<Vec<u8>>) -> Result<Option<u64>, ApiErro
         })
 }
 
-/// An `Idempotency-Key` header: 1–255 visible ASCII characters.
-pub fn idempotency_key(request: &http::Request<Vec<u8>>) -> Result<Option<String>, ApiError> {
-    let Some(raw) = request.headers().get("idempotency-key") else {
-        return Ok(None);
-    };
-    match raw.to_str() {
-        Ok(key)
-            if (1..=255).contains(&key.len())
-                && key.bytes().all(|b| b.is_ascii_graphic() && b != b'|') =>
-        {
-            Ok(Some(key.to_owned()))
-        }
-        _ => Err(FieldError::new(
-            "Idempotency-Key",
-            "must be 1–255 visible ASCII characters other than |",
-        )
-        .into()),
-    }
-}
-
+/// The `ETag` of a document version: `"3"`, quotes included.
 pub fn etag(version: u64) -> String {
     format!("\"{version}\"")
 }

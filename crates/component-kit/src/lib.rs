@@ -1,0 +1,100 @@
+//! What every todo-chatbot Spin component shares, so a component's `src/lib.rs` stays a thin
+//! adapter: the Spin runtime adapter and variable reading ([`spin`], wasm only), the JSON error of
+//! docs/contracts.md ([`ApiError`]), request helpers ([`request`]), the one-line JSON request log
+//! ([`log`], [`serve`]), the `dapr-api-token` and JWT checks ([`auth`]), the health answer
+//! ([`health`]) and the pub/sub [`subscriber`].
+//!
+//! Everything here is generic over [`Runtime`] (HTTP to Dapr, a clock, a way to wait), so the same
+//! code runs in a component and natively in tests and benchmarks.
+pub mod auth;
+mod error;
+pub mod health;
+pub mod log;
+pub mod request;
+#[cfg(target_arch = "wasm32")]
+pub mod spin;
+pub mod subscriber;
+
+pub use error::ApiError;
+
+use chrono::{DateTime, Utc};
+use dapr_client::Transport;
+use std::future::Future;
+use std::time::Duration;
+
+/// The address of the Dapr sidecar when the `dapr_url` variable is not set.
+pub const DEFAULT_DAPR_URL: &str = "http://127.0.0.1:3500";
+
+pub type Request = http::Request<Vec<u8>>;
+pub type Response = http::Response<Vec<u8>>;
+
+/// What a component needs from its host besides HTTP to Dapr: time and a way to wait.
+pub trait Runtime: Transport {
+    fn now(&self) -> DateTime<Utc>;
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()>;
+}
+
+/// Serve one request: run `handler`, turn an error into its JSON response, and write the request's
+/// log line (with the error's cause for a 5xx).
+pub async fn serve<F>(request: Request, handler: F) -> Response
+where
+    F: AsyncFnOnce(Request, &mut log::RequestLog) -> Result<Response, ApiError>,
+{
+    let started = std::time::Instant::now();
+    let mut log = log::RequestLog {
+        method: request.method().to_string(),
+        ..Default::default()
+    };
+    let response = match handler(request, &mut log).await {
+        Ok(response) => response,
+        Err(error) => {
+            if error.status() >= 500 {
+                log.error = Some(error.to_string());
+            }
+            error.into_response()
+        }
+    };
+    log.status = response.status().as_u16();
+    println!("{}", log.line(started.elapsed()));
+    response
+}
+
+/// A JSON response.
+pub fn json_response(status: u16, body: &impl serde::Serialize) -> Response {
+    http::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(serde_json::to_vec(body).expect("serialisable"))
+        .expect("valid response")
+}
+
+/// `Err(405)` unless `method` is one of `allowed` (`allow` is the `Allow` header's value).
+pub fn only(
+    method: &http::Method,
+    allowed: &[http::Method],
+    allow: &'static str,
+) -> Result<(), ApiError> {
+    if allowed.contains(method) {
+        Ok(())
+    } else {
+        Err(ApiError::MethodNotAllowed { allow })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_responses_and_method_checks() {
+        let response = json_response(201, &serde_json::json!({"a": 1}));
+        assert_eq!(response.status(), 201);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        assert_eq!(response.body(), br#"{"a":1}"#);
+        assert!(only(&http::Method::GET, &[http::Method::GET], "GET").is_ok());
+        let err = only(&http::Method::PUT, &[http::Method::GET], "GET").unwrap_err();
+        let response = err.into_response();
+        assert_eq!(response.status(), 405);
+        assert_eq!(response.headers()["allow"], "GET");
+    }
+}

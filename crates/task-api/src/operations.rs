@@ -1,0 +1,284 @@
+//! The task operations, as plain functions of parsed domain values: every entry point (REST,
+//! chat, the internal occurrence route, job callbacks) calls these, so a change is validated,
+//! versioned, evented and stored the same way whatever asked for it. Each write goes through the
+//! one retry loop [`Store::write`]; each answer says which events went out with it.
+use crate::events::envelope;
+use crate::idempotency::Idempotency;
+use crate::store::{Step, Store, Written, bucket_of};
+use crate::{ApiError, Runtime};
+use dapr_client::DaprClient;
+use todo_domain::{ListQuery, Page, Status, Task, TaskDraft, TaskEventType, TaskPatch, task_event};
+use uuid::Uuid;
+
+const TOO_MANY_WRITES: &str = "too many concurrent writes; retry the request";
+const TOO_MANY_WRITES_TO_TASK: &str = "too many concurrent writes to this task; retry the request";
+
+/// The change a write makes to an existing task.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Set the fields the patch names (`PATCH`).
+    Patch(TaskPatch),
+    /// Replace every writable field (`PUT`).
+    Replace(TaskDraft),
+}
+
+impl Change {
+    /// Only the status changes (`/complete`, `/reopen`).
+    pub fn status(status: Status) -> Self {
+        Self::Patch(TaskPatch {
+            status: Some(status),
+            ..TaskPatch::default()
+        })
+    }
+}
+
+/// A create's answer: the task, and whether it is the replay of an earlier identical request.
+#[derive(Debug)]
+pub struct Created {
+    pub task: Task,
+    pub replayed: bool,
+}
+
+/// chat-api's tasks in the state store, one user at a time.
+pub struct Tasks<'a, R: Runtime> {
+    store: Store<'a, R>,
+}
+
+impl<'a, R: Runtime> Tasks<'a, R> {
+    pub fn new(dapr: &'a DaprClient<R>, state_store: &'a str, pubsub: &'a str) -> Self {
+        Self {
+            store: Store {
+                dapr,
+                state_store,
+                pubsub,
+            },
+        }
+    }
+
+    pub fn store(&self) -> &Store<'a, R> {
+        &self.store
+    }
+
+    /// Create a task from `draft`. With `idempotency`, a retry of the same request answers the
+    /// first result and writes nothing; the same key with another request is 422.
+    pub async fn create(
+        &self,
+        user: &str,
+        draft: TaskDraft,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Written<Created>, ApiError> {
+        let store = &self.store;
+        if let Some(idempotency) = &idempotency
+            && let Some(task) = idempotency
+                .replay(store.dapr, store.state_store, user)
+                .await?
+        {
+            return Ok(replayed(task));
+        }
+        let id = Uuid::new_v4();
+        store
+            .write(
+                user,
+                bucket_of(id),
+                TOO_MANY_WRITES,
+                async |mut loaded, now, attempt| {
+                    // A concurrent retry of the same create may have won the last race.
+                    if attempt > 0
+                        && let Some(idempotency) = &idempotency
+                        && let Some(task) = idempotency
+                            .replay(store.dapr, store.state_store, user)
+                            .await?
+                    {
+                        return Ok(Step::Answer(Created {
+                            task,
+                            replayed: true,
+                        }));
+                    }
+                    let task = Task::create(id, user, draft.clone(), now);
+                    let event = task_event(
+                        TaskEventType::Created,
+                        Uuid::new_v4(),
+                        now,
+                        &task,
+                        &task.set_fields_list(),
+                    );
+                    loaded.bucket.tasks.insert(task.id, task.clone());
+                    loaded.bucket.outbox.push(envelope(&event));
+                    let extra = idempotency
+                        .iter()
+                        .map(|i| i.record_write(user, 201, &task, now))
+                        .collect();
+                    Ok(Step::Commit {
+                        bucket: loaded,
+                        event_id: event.id.to_string(),
+                        extra,
+                        answer: Created {
+                            task,
+                            replayed: false,
+                        },
+                    })
+                },
+            )
+            .await
+    }
+
+    /// One task; its bucket's leftover outbox entries are published on the way.
+    pub async fn get(&self, user: &str, id: Uuid) -> Result<Written<Task>, ApiError> {
+        let bucket = bucket_of(id);
+        let loaded = self.store.load_bucket(user, bucket).await?;
+        let published = if loaded.bucket.outbox.is_empty() {
+            Vec::new()
+        } else {
+            self.store
+                .publish_and_clear(user, bucket, &loaded.bucket.outbox)
+                .await
+        };
+        let task = loaded
+            .bucket
+            .tasks
+            .get(&id)
+            .cloned()
+            .ok_or(ApiError::NotFound)?;
+        Ok(Written {
+            answer: task,
+            published,
+        })
+    }
+
+    /// One page of the user's tasks. Listing reads every bucket anyway, so it also publishes
+    /// outbox entries left by failed publishes.
+    pub async fn list(&self, user: &str, query: &ListQuery) -> Result<Written<Page>, ApiError> {
+        let buckets = self.store.load_all(user).await?;
+        let mut published = Vec::new();
+        for (index, loaded) in buckets.iter().enumerate() {
+            if !loaded.bucket.outbox.is_empty() {
+                published.extend(
+                    self.store
+                        .publish_and_clear(user, index as u8, &loaded.bucket.outbox)
+                        .await,
+                );
+            }
+        }
+        let page = query.run(buckets.iter().flat_map(|b| b.bucket.tasks.values()));
+        Ok(Written {
+            answer: page,
+            published,
+        })
+    }
+
+    /// Change a task. `expected_version` (from `If-Match`) must match the task's version, else
+    /// 412. A change that changes nothing answers the task as it is, writes nothing and emits no
+    /// event; setting `status` emits `task.completed` / `task.reopened` like `/complete` does.
+    pub async fn update(
+        &self,
+        user: &str,
+        id: Uuid,
+        change: Change,
+        expected_version: Option<u64>,
+    ) -> Result<Written<Task>, ApiError> {
+        self.store
+            .write(
+                user,
+                bucket_of(id),
+                TOO_MANY_WRITES_TO_TASK,
+                async |mut loaded, now, _attempt| {
+                    let current = loaded.bucket.tasks.get(&id).ok_or(ApiError::NotFound)?;
+                    check_version(current, expected_version)?;
+                    let draft = match &change {
+                        Change::Patch(patch) => patch.apply_to(current)?,
+                        Change::Replace(draft) => draft.clone(),
+                    };
+                    let mut updated = current.clone();
+                    let changed = updated.apply(draft, now);
+                    if changed.is_empty() {
+                        return Ok(Step::Answer(updated));
+                    }
+                    let event_type = TaskEventType::for_update(current, &updated);
+                    let event = task_event(event_type, Uuid::new_v4(), now, &updated, &changed);
+                    loaded.bucket.tasks.insert(id, updated.clone());
+                    loaded.bucket.outbox.push(envelope(&event));
+                    Ok(Step::Commit {
+                        bucket: loaded,
+                        event_id: event.id.to_string(),
+                        extra: Vec::new(),
+                        answer: updated,
+                    })
+                },
+            )
+            .await
+    }
+
+    /// Mark a task completed; already completed → unchanged, no event.
+    pub async fn complete(
+        &self,
+        user: &str,
+        id: Uuid,
+        expected_version: Option<u64>,
+    ) -> Result<Written<Task>, ApiError> {
+        self.update(
+            user,
+            id,
+            Change::status(Status::Completed),
+            expected_version,
+        )
+        .await
+    }
+
+    /// Reopen a completed task (`pending`, `completed_at` cleared); not completed → unchanged.
+    pub async fn reopen(
+        &self,
+        user: &str,
+        id: Uuid,
+        expected_version: Option<u64>,
+    ) -> Result<Written<Task>, ApiError> {
+        self.update(user, id, Change::status(Status::Pending), expected_version)
+            .await
+    }
+
+    /// Delete a task; its last snapshot goes out as `task.deleted`.
+    pub async fn delete(
+        &self,
+        user: &str,
+        id: Uuid,
+        expected_version: Option<u64>,
+    ) -> Result<Written<()>, ApiError> {
+        self.store
+            .write(
+                user,
+                bucket_of(id),
+                TOO_MANY_WRITES_TO_TASK,
+                async |mut loaded, now, _attempt| {
+                    let current = loaded.bucket.tasks.remove(&id).ok_or(ApiError::NotFound)?;
+                    check_version(&current, expected_version)?;
+                    let event =
+                        task_event(TaskEventType::Deleted, Uuid::new_v4(), now, &current, &[]);
+                    loaded.bucket.outbox.push(envelope(&event));
+                    Ok(Step::Commit {
+                        bucket: loaded,
+                        event_id: event.id.to_string(),
+                        extra: Vec::new(),
+                        answer: (),
+                    })
+                },
+            )
+            .await
+    }
+}
+
+/// `If-Match`: the task must still be at the version the client saw.
+fn check_version(current: &Task, expected_version: Option<u64>) -> Result<(), ApiError> {
+    match expected_version {
+        Some(version) if version != current.version => Err(ApiError::PreconditionFailed),
+        _ => Ok(()),
+    }
+}
+
+fn replayed(task: Task) -> Written<Created> {
+    Written {
+        answer: Created {
+            task,
+            replayed: true,
+        },
+        published: Vec::new(),
+    }
+}
