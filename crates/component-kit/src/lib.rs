@@ -1,7 +1,7 @@
 //! What every todo-chatbot Spin component shares, so a component's `src/lib.rs` stays a thin
 //! adapter: the Spin runtime adapter and variable reading ([`spin`], wasm only), the JSON error of
 //! docs/contracts.md ([`ApiError`]), request helpers ([`request`]), the one-line JSON request log
-//! ([`log`], [`serve`]), the `dapr-api-token` and JWT checks ([`auth`]), the health answer
+//! ([`log`], [`finish`]), the `dapr-api-token` and JWT checks ([`auth`]), the health answer
 //! ([`health`]) and the pub/sub [`subscriber`].
 //!
 //! Everything here is generic over [`Runtime`] (HTTP to Dapr, a clock, a way to wait), so the same
@@ -34,18 +34,16 @@ pub trait Runtime: Transport {
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()>;
 }
 
-/// Serve one request: run `handler`, turn an error into its JSON response, and write the request's
-/// log line (with the error's cause for a 5xx).
-pub async fn serve<F>(request: Request, handler: F) -> Response
-where
-    F: AsyncFnOnce(Request, &mut log::RequestLog) -> Result<Response, ApiError>,
-{
-    let started = std::time::Instant::now();
-    let mut log = log::RequestLog {
-        method: request.method().to_string(),
-        ..Default::default()
-    };
-    let response = match handler(request, &mut log).await {
+/// Answer a request from its handler's result: an error becomes its JSON response (its cause
+/// logged for a 5xx), and the request's log line is written.
+///
+/// ```text
+/// let mut log = RequestLog::start(&request);
+/// let result = route(&request, &mut log).await;
+/// finish(log, result)
+/// ```
+pub fn finish(mut log: log::RequestLog, result: Result<Response, ApiError>) -> Response {
+    let response = match result {
         Ok(response) => response,
         Err(error) => {
             if error.status() >= 500 {
@@ -55,7 +53,7 @@ where
         }
     };
     log.status = response.status().as_u16();
-    println!("{}", log.line(started.elapsed()));
+    println!("{}", log.line());
     response
 }
 
@@ -84,6 +82,18 @@ pub fn only(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finish_turns_errors_into_their_json_and_records_the_status() {
+        let request = http::Request::post("/x").body(Vec::new()).unwrap();
+        let log = log::RequestLog::start(&request);
+        let response = finish(log, Err(ApiError::NotFound));
+        assert_eq!(response.status(), 404);
+        assert_eq!(
+            response.body(),
+            br#"{"error":{"code":"not_found","message":"not found"}}"#
+        );
+    }
 
     #[test]
     fn json_responses_and_method_checks() {

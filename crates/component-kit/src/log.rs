@@ -4,6 +4,8 @@ use serde_json::json;
 /// What one request did, written as a single JSON line when it ends.
 #[derive(Debug, Default)]
 pub struct RequestLog {
+    /// When the request arrived (`None` in a log made by hand: no duration then).
+    pub started: Option<std::time::Instant>,
     pub method: String,
     pub route: &'static str,
     pub status: u16,
@@ -13,7 +15,17 @@ pub struct RequestLog {
 }
 
 impl RequestLog {
-    pub fn line(&self, duration: std::time::Duration) -> String {
+    /// The log of a request that starts now.
+    pub fn start(request: &http::Request<Vec<u8>>) -> Self {
+        Self {
+            started: Some(std::time::Instant::now()),
+            method: request.method().to_string(),
+            ..Self::default()
+        }
+    }
+
+    pub fn line(&self) -> String {
+        let duration = self.started.map(|t| t.elapsed()).unwrap_or_default();
         let mut line = json!({
             "level": if self.status >= 500 { "error" } else { "info" },
             "msg": "request",

@@ -1,6 +1,7 @@
 //! The app side of a Dapr pub/sub delivery, for every subscriber component.
 //!
-//! A delivery route calls [`Subscriber::deliver`] with the request and its handler. It
+//! A delivery route calls [`Subscriber::admit`], runs its handler on an admitted event, and
+//! answers what [`Subscriber::settle`] says. Together they
 //! - parses the delivered CloudEvent: structured (a JSON envelope, as Dapr delivers the events we
 //!   publish, with its own attributes added; or the bare envelope of a `rawPayload` subscription)
 //!   or binary (`ce-*` headers, the body as `data`);
@@ -106,7 +107,7 @@ pub fn check_schema_version(event: &CloudEvent, known: &[u32]) -> Result<u32, St
 }
 
 /// The dedupe key of an event: its CloudEvent id (for events that carry their own dedupe key,
-/// such as reminders' `data.reminder_id`, pass another extractor to [`Subscriber::deliver`]).
+/// such as reminders' `data.reminder_id`, pass another extractor to [`Subscriber::admit`]).
 pub fn event_id(event: &CloudEvent) -> Option<String> {
     Some(event.id.clone())
 }
@@ -119,28 +120,58 @@ pub struct Subscriber<'a, R> {
     pub known_schema_versions: &'a [u32],
 }
 
+/// A delivery that passed the checks and was not seen before: run its handler, then
+/// [`Subscriber::settle`] it.
+#[derive(Debug)]
+pub struct Accepted {
+    pub event: CloudEvent,
+    record: String,
+}
+
+/// What [`Subscriber::admit`] decided.
+#[derive(Debug)]
+pub enum Admission {
+    /// Handle the event.
+    Handle(Box<Accepted>),
+    /// Answer this without handling: a duplicate (SUCCESS), undeliverable (DROP), or the
+    /// dedupe record unreadable (RETRY).
+    Answer(DeliveryStatus),
+}
+
 impl<R: Runtime> Subscriber<'_, R> {
-    /// Handle one delivery at most once per dedupe key (see the module docs).
-    pub async fn deliver<F>(
+    /// Check a delivery and its dedupe record (see the module docs):
+    ///
+    /// ```text
+    /// match subscriber.admit(&request, event_id, log).await {
+    ///     Admission::Answer(status) => status,
+    ///     Admission::Handle(accepted) => {
+    ///         let outcome = handle(&accepted.event).await;
+    ///         subscriber.settle(accepted, outcome, log).await
+    ///     }
+    /// }
+    /// ```
+    pub async fn admit(
         &self,
         request: &Request,
         dedupe_key: impl Fn(&CloudEvent) -> Option<String>,
-        handler: F,
         log: &mut RequestLog,
-    ) -> DeliveryStatus
-    where
-        F: AsyncFnOnce(&CloudEvent) -> Result<(), Rejection>,
-    {
+    ) -> Admission {
         let event = match parse_delivery(request) {
             Ok(event) => event,
-            Err(reason) => return dropped("undeliverable message", &reason, log),
+            Err(reason) => {
+                return Admission::Answer(dropped("undeliverable message", &reason, log));
+            }
         };
         log.event_ids.push(event.id.clone());
         if let Err(reason) = check_schema_version(&event, self.known_schema_versions) {
-            return dropped(&format!("event {}", event.id), &reason, log);
+            return Admission::Answer(dropped(&format!("event {}", event.id), &reason, log));
         }
         let Some(key) = dedupe_key(&event) else {
-            return dropped(&format!("event {}", event.id), "no dedupe key", log);
+            return Admission::Answer(dropped(
+                &format!("event {}", event.id),
+                "no dedupe key",
+                log,
+            ));
         };
         let record = processed_key(&key);
         match self
@@ -148,17 +179,25 @@ impl<R: Runtime> Subscriber<'_, R> {
             .get_state::<Value>(self.state_store, &record)
             .await
         {
-            Ok(Some(_)) => return DeliveryStatus::Success,
-            Ok(None) => {}
-            Err(error) => {
-                return retried(
-                    &format!("event {}: dedupe read", event.id),
-                    &error.to_string(),
-                    log,
-                );
-            }
+            Ok(Some(_)) => Admission::Answer(DeliveryStatus::Success),
+            Ok(None) => Admission::Handle(Box::new(Accepted { event, record })),
+            Err(error) => Admission::Answer(retried(
+                &format!("event {}: dedupe read", event.id),
+                &error.to_string(),
+                log,
+            )),
         }
-        match handler(&event).await {
+    }
+
+    /// The answer for a handled delivery; on success the `processed:` record is written first.
+    pub async fn settle(
+        &self,
+        accepted: Box<Accepted>,
+        outcome: Result<(), Rejection>,
+        log: &mut RequestLog,
+    ) -> DeliveryStatus {
+        let event = &accepted.event;
+        match outcome {
             Ok(()) => {}
             Err(Rejection::Drop(reason)) => {
                 return dropped(&format!("event {}", event.id), &reason, log);
@@ -168,7 +207,7 @@ impl<R: Runtime> Subscriber<'_, R> {
             }
         }
         let now = self.dapr.transport().now();
-        let item = StateItem::new(record, serde_json::json!({ "processed_at": now }))
+        let item = StateItem::new(accepted.record, serde_json::json!({ "processed_at": now }))
             .with_ttl_seconds(PROCESSED_TTL_SECONDS);
         if let Err(error) = self.dapr.save_state(self.state_store, &[item]).await {
             // The effect happened: acknowledge. A redelivery may repeat it, which handlers
@@ -273,10 +312,12 @@ mod tests {
             .unwrap()
     }
 
-    /// Deliver `request` to a handler that counts its runs and answers `outcome`.
-    fn deliver(
+    /// Deliver `request` as a route does, to a handler that counts its runs and answers
+    /// `outcome`.
+    fn deliver_with(
         dapr: &DaprClient<FakeDapr>,
         request: &Request,
+        dedupe_key: impl Fn(&CloudEvent) -> Option<String>,
         runs: &Cell<u32>,
         outcome: Result<(), Rejection>,
     ) -> DeliveryStatus {
@@ -286,15 +327,24 @@ mod tests {
             known_schema_versions: &[1],
         };
         let mut log = RequestLog::default();
-        block_on(subscriber.deliver(
-            request,
-            event_id,
-            async |_event: &CloudEvent| {
-                runs.set(runs.get() + 1);
-                outcome
-            },
-            &mut log,
-        ))
+        block_on(async {
+            match subscriber.admit(request, dedupe_key, &mut log).await {
+                Admission::Answer(status) => status,
+                Admission::Handle(accepted) => {
+                    runs.set(runs.get() + 1);
+                    subscriber.settle(accepted, outcome, &mut log).await
+                }
+            }
+        })
+    }
+
+    fn deliver(
+        dapr: &DaprClient<FakeDapr>,
+        request: &Request,
+        runs: &Cell<u32>,
+        outcome: Result<(), Rejection>,
+    ) -> DeliveryStatus {
+        deliver_with(dapr, request, event_id, runs, outcome)
     }
 
     fn client() -> DaprClient<FakeDapr> {
@@ -409,27 +459,11 @@ mod tests {
     #[test]
     fn a_custom_dedupe_key_merges_distinct_event_ids() {
         let dapr = client();
-        let subscriber = Subscriber {
-            dapr: &dapr,
-            state_store: "statestore",
-            known_schema_versions: &[1],
-        };
         let runs = Cell::new(0);
         let by_reminder = |e: &CloudEvent| e.data["reminder_id"].as_str().map(str::to_owned);
         for id in ["r-event-1", "r-event-2"] {
-            let request = structured(
-                id,
-                serde_json::json!({"schema_version": 1, "reminder_id": "t:3"}),
-            );
-            let status = block_on(subscriber.deliver(
-                &request,
-                by_reminder,
-                async |_e: &CloudEvent| {
-                    runs.set(runs.get() + 1);
-                    Ok(())
-                },
-                &mut RequestLog::default(),
-            ));
+            let data = serde_json::json!({"schema_version": 1, "reminder_id": "t:3"});
+            let status = deliver_with(&dapr, &structured(id, data), by_reminder, &runs, Ok(()));
             assert_eq!(status, DeliveryStatus::Success);
         }
         assert_eq!(runs.get(), 1);
@@ -439,5 +473,8 @@ mod tests {
                 .borrow()
                 .contains_key("processed:t:3")
         );
+        let no_key = structured("r-event-3", serde_json::json!({"schema_version": 1}));
+        let status = deliver_with(&dapr, &no_key, by_reminder, &runs, Ok(()));
+        assert_eq!(status, DeliveryStatus::Drop);
     }
 }

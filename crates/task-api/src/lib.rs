@@ -63,10 +63,9 @@ impl<R: Runtime> App<R> {
 
     /// Serve one request and write its log line.
     pub async fn handle(&self, request: ::http::Request<Vec<u8>>) -> ::http::Response<Vec<u8>> {
-        component_kit::serve(request, async |request, log| {
-            http::route(self, &request, log).await
-        })
-        .await
+        let mut log = component_kit::log::RequestLog::start(&request);
+        let result = http::route(self, &request, &mut log).await;
+        component_kit::finish(log, result)
     }
 
     /// The task operations, for entry points other than the REST routes.
@@ -76,5 +75,44 @@ impl<R: Runtime> App<R> {
 
     fn runtime(&self) -> &R {
         self.dapr.transport()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dapr_client::{Transport, TransportError};
+
+    /// A runtime that is `Send + Sync`, as native hosts' are.
+    struct SendRuntime;
+
+    impl Transport for SendRuntime {
+        async fn send(
+            &self,
+            _: ::http::Request<Vec<u8>>,
+        ) -> Result<::http::Response<Vec<u8>>, TransportError> {
+            Err(TransportError("no sidecar in this test".to_owned()))
+        }
+    }
+
+    impl Runtime for SendRuntime {
+        fn now(&self) -> chrono::DateTime<chrono::Utc> {
+            chrono::Utc::now()
+        }
+        async fn sleep(&self, _: std::time::Duration) {}
+    }
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Native hosts (the benchmark's server, tests) spawn `handle` on a multi-threaded runtime:
+    /// its future must stay `Send` (async closures with borrowed arguments broke this once).
+    #[test]
+    fn handling_a_request_is_a_send_future() {
+        let app = App::new("http://127.0.0.1:3500", SendRuntime, Config::new("k"));
+        let request = ::http::Request::get("/api/healthz")
+            .body(Vec::new())
+            .unwrap();
+        let future = app.handle(request);
+        assert_send(&future);
     }
 }

@@ -4,7 +4,7 @@
 //! one retry loop [`Store::write`]; each answer says which events went out with it.
 use crate::events::envelope;
 use crate::idempotency::Idempotency;
-use crate::store::{Step, Store, Written, bucket_of};
+use crate::store::{Store, Written, bucket_of};
 use crate::{ApiError, Runtime};
 use dapr_client::DaprClient;
 use todo_domain::{ListQuery, Page, Status, Task, TaskDraft, TaskEventType, TaskPatch, task_event};
@@ -68,58 +68,59 @@ impl<'a, R: Runtime> Tasks<'a, R> {
         idempotency: Option<Idempotency>,
     ) -> Result<Written<Created>, ApiError> {
         let store = &self.store;
-        if let Some(idempotency) = &idempotency
-            && let Some(task) = idempotency
-                .replay(store.dapr, store.state_store, user)
-                .await?
-        {
+        if let Some(task) = self.replay(user, idempotency.as_ref()).await? {
             return Ok(replayed(task));
         }
         let id = Uuid::new_v4();
-        store
-            .write(
-                user,
-                bucket_of(id),
-                TOO_MANY_WRITES,
-                async |mut loaded, now, attempt| {
-                    // A concurrent retry of the same create may have won the last race.
-                    if attempt > 0
-                        && let Some(idempotency) = &idempotency
-                        && let Some(task) = idempotency
-                            .replay(store.dapr, store.state_store, user)
-                            .await?
-                    {
-                        return Ok(Step::Answer(Created {
-                            task,
-                            replayed: true,
-                        }));
-                    }
-                    let task = Task::create(id, user, draft.clone(), now);
-                    let event = task_event(
-                        TaskEventType::Created,
-                        Uuid::new_v4(),
-                        now,
-                        &task,
-                        &task.set_fields_list(),
-                    );
-                    loaded.bucket.tasks.insert(task.id, task.clone());
-                    loaded.bucket.outbox.push(envelope(&event));
-                    let extra = idempotency
-                        .iter()
-                        .map(|i| i.record_write(user, 201, &task, now))
-                        .collect();
-                    Ok(Step::Commit {
-                        bucket: loaded,
-                        event_id: event.id.to_string(),
-                        extra,
-                        answer: Created {
-                            task,
-                            replayed: false,
-                        },
-                    })
-                },
-            )
-            .await
+        let mut attempts = store.attempts(user, bucket_of(id), TOO_MANY_WRITES);
+        loop {
+            let (mut loaded, now) = attempts.next().await?;
+            // A concurrent retry of the same create may have won the last race.
+            if attempts.retrying()
+                && let Some(task) = self.replay(user, idempotency.as_ref()).await?
+            {
+                return Ok(replayed(task));
+            }
+            let task = Task::create(id, user, draft.clone(), now);
+            let event = task_event(
+                TaskEventType::Created,
+                Uuid::new_v4(),
+                now,
+                &task,
+                &task.set_fields_list(),
+            );
+            loaded.bucket.tasks.insert(task.id, task.clone());
+            loaded.bucket.outbox.push(envelope(&event));
+            let extra = idempotency
+                .iter()
+                .map(|i| i.record_write(user, 201, &task, now))
+                .collect();
+            if let Some(published) = attempts
+                .commit(&loaded, &event.id.to_string(), extra, now)
+                .await?
+            {
+                let answer = Created {
+                    task,
+                    replayed: false,
+                };
+                return Ok(Written { answer, published });
+            }
+        }
+    }
+
+    async fn replay(
+        &self,
+        user: &str,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Option<Task>, ApiError> {
+        match idempotency {
+            Some(idempotency) => {
+                idempotency
+                    .replay(self.store.dapr, self.store.state_store, user)
+                    .await
+            }
+            None => Ok(None),
+        }
     }
 
     /// One task; its bucket's leftover outbox entries are published on the way.
@@ -176,36 +177,36 @@ impl<'a, R: Runtime> Tasks<'a, R> {
         change: Change,
         expected_version: Option<u64>,
     ) -> Result<Written<Task>, ApiError> {
-        self.store
-            .write(
-                user,
-                bucket_of(id),
-                TOO_MANY_WRITES_TO_TASK,
-                async |mut loaded, now, _attempt| {
-                    let current = loaded.bucket.tasks.get(&id).ok_or(ApiError::NotFound)?;
-                    check_version(current, expected_version)?;
-                    let draft = match &change {
-                        Change::Patch(patch) => patch.apply_to(current)?,
-                        Change::Replace(draft) => draft.clone(),
-                    };
-                    let mut updated = current.clone();
-                    let changed = updated.apply(draft, now);
-                    if changed.is_empty() {
-                        return Ok(Step::Answer(updated));
-                    }
-                    let event_type = TaskEventType::for_update(current, &updated);
-                    let event = task_event(event_type, Uuid::new_v4(), now, &updated, &changed);
-                    loaded.bucket.tasks.insert(id, updated.clone());
-                    loaded.bucket.outbox.push(envelope(&event));
-                    Ok(Step::Commit {
-                        bucket: loaded,
-                        event_id: event.id.to_string(),
-                        extra: Vec::new(),
-                        answer: updated,
-                    })
-                },
-            )
-            .await
+        let mut attempts = self
+            .store
+            .attempts(user, bucket_of(id), TOO_MANY_WRITES_TO_TASK);
+        loop {
+            let (mut loaded, now) = attempts.next().await?;
+            let current = loaded.bucket.tasks.get(&id).ok_or(ApiError::NotFound)?;
+            check_version(current, expected_version)?;
+            let draft = match &change {
+                Change::Patch(patch) => patch.apply_to(current)?,
+                Change::Replace(draft) => draft.clone(),
+            };
+            let mut updated = current.clone();
+            let changed = updated.apply(draft, now);
+            if changed.is_empty() {
+                return Ok(Written::unchanged(updated));
+            }
+            let event_type = TaskEventType::for_update(current, &updated);
+            let event = task_event(event_type, Uuid::new_v4(), now, &updated, &changed);
+            loaded.bucket.tasks.insert(id, updated.clone());
+            loaded.bucket.outbox.push(envelope(&event));
+            if let Some(published) = attempts
+                .commit(&loaded, &event.id.to_string(), Vec::new(), now)
+                .await?
+            {
+                return Ok(Written {
+                    answer: updated,
+                    published,
+                });
+            }
+        }
     }
 
     /// Mark a task completed; already completed → unchanged, no event.
@@ -242,26 +243,25 @@ impl<'a, R: Runtime> Tasks<'a, R> {
         id: Uuid,
         expected_version: Option<u64>,
     ) -> Result<Written<()>, ApiError> {
-        self.store
-            .write(
-                user,
-                bucket_of(id),
-                TOO_MANY_WRITES_TO_TASK,
-                async |mut loaded, now, _attempt| {
-                    let current = loaded.bucket.tasks.remove(&id).ok_or(ApiError::NotFound)?;
-                    check_version(&current, expected_version)?;
-                    let event =
-                        task_event(TaskEventType::Deleted, Uuid::new_v4(), now, &current, &[]);
-                    loaded.bucket.outbox.push(envelope(&event));
-                    Ok(Step::Commit {
-                        bucket: loaded,
-                        event_id: event.id.to_string(),
-                        extra: Vec::new(),
-                        answer: (),
-                    })
-                },
-            )
-            .await
+        let mut attempts = self
+            .store
+            .attempts(user, bucket_of(id), TOO_MANY_WRITES_TO_TASK);
+        loop {
+            let (mut loaded, now) = attempts.next().await?;
+            let current = loaded.bucket.tasks.remove(&id).ok_or(ApiError::NotFound)?;
+            check_version(&current, expected_version)?;
+            let event = task_event(TaskEventType::Deleted, Uuid::new_v4(), now, &current, &[]);
+            loaded.bucket.outbox.push(envelope(&event));
+            if let Some(published) = attempts
+                .commit(&loaded, &event.id.to_string(), Vec::new(), now)
+                .await?
+            {
+                return Ok(Written {
+                    answer: (),
+                    published,
+                });
+            }
+        }
     }
 }
 
@@ -274,11 +274,8 @@ fn check_version(current: &Task, expected_version: Option<u64>) -> Result<(), Ap
 }
 
 fn replayed(task: Task) -> Written<Created> {
-    Written {
-        answer: Created {
-            task,
-            replayed: true,
-        },
-        published: Vec::new(),
-    }
+    Written::unchanged(Created {
+        task,
+        replayed: true,
+    })
 }

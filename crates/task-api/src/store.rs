@@ -47,25 +47,85 @@ pub enum Commit {
     LostRace,
 }
 
-/// What one attempt of a write decided, after reading the bucket.
-pub enum Step<T> {
-    /// Answer without writing: nothing changed, or an earlier identical request already did it.
-    Answer(T),
-    /// Commit `bucket` as changed (its outbox now ends with the change's event `event_id`)
-    /// together with `extra` operations, then answer.
-    Commit {
-        bucket: LoadedBucket,
-        event_id: String,
-        extra: Vec<TransactionOp>,
-        answer: T,
-    },
-}
-
 /// The answer of a write and the event ids that went out with it.
 #[derive(Debug)]
 pub struct Written<T> {
     pub answer: T,
     pub published: Vec<String>,
+}
+
+impl<T> Written<T> {
+    /// An answer that wrote (and published) nothing.
+    pub fn unchanged(answer: T) -> Self {
+        Self {
+            answer,
+            published: Vec::new(),
+        }
+    }
+}
+
+/// The one read → change → commit → retry loop of every write to a bucket:
+///
+/// ```text
+/// let mut attempts = store.attempts(user, bucket, "…conflict message…");
+/// loop {
+///     let (mut loaded, now) = attempts.next().await?;   // 409 once attempts run out
+///     … change loaded.bucket, push the change's event to its outbox …
+///     if let Some(published) = attempts.commit(&loaded, &event_id, extra, now).await? {
+///         return …;                                      // committed and published
+///     }                                                  // lost a race: read again
+/// }
+/// ```
+///
+/// A commit that loses an optimistic-concurrency race is retried from the read, after a backoff
+/// with full jitter, at most [`MAX_WRITE_ATTEMPTS`] times.
+pub struct Attempts<'s, 'a, R: Runtime> {
+    store: &'s Store<'a, R>,
+    user: &'s str,
+    bucket: u8,
+    conflict: &'static str,
+    made: u32,
+}
+
+impl<R: Runtime> Attempts<'_, '_, R> {
+    /// Read the bucket for the next attempt (backing off first after a lost race), with the time
+    /// of the attempt; `409 conflict` when every attempt lost.
+    pub async fn next(&mut self) -> Result<(LoadedBucket, DateTime<Utc>), ApiError> {
+        if self.made >= MAX_WRITE_ATTEMPTS {
+            return Err(ApiError::Conflict(self.conflict.to_owned()));
+        }
+        if self.made > 0 {
+            backoff(self.store.dapr.transport(), self.made - 1).await;
+        }
+        self.made += 1;
+        let loaded = self.store.load_bucket(self.user, self.bucket).await?;
+        Ok((loaded, self.store.dapr.transport().now()))
+    }
+
+    /// Whether this is a retry after a lost race.
+    pub fn retrying(&self) -> bool {
+        self.made > 1
+    }
+
+    /// Commit the changed bucket (its outbox ends with `event_id`) and `extra`, then publish:
+    /// `Some(published ids)`, or `None` when a concurrent writer won and the caller must read
+    /// again with [`Attempts::next`].
+    pub async fn commit(
+        &mut self,
+        loaded: &LoadedBucket,
+        event_id: &str,
+        extra: Vec<TransactionOp>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<String>>, ApiError> {
+        match self
+            .store
+            .commit_change(self.user, self.bucket, loaded, event_id, extra, now)
+            .await?
+        {
+            Commit::Done { published } => Ok(Some(published)),
+            Commit::LostRace => Ok(None),
+        }
+    }
 }
 
 pub struct Store<'a, R: Runtime> {
@@ -96,43 +156,21 @@ pub(crate) fn escape_user(user: &str) -> String {
     out
 }
 
-impl<R: Runtime> Store<'_, R> {
-    /// The one read → change → commit → retry loop of every write to a bucket. `attempt` is
-    /// called with the bucket as read, the time and the attempt number, and says what to commit;
-    /// a commit that loses an optimistic-concurrency race is retried from the read (bounded,
-    /// with jitter), then answered `409 conflict` with `conflict`'s message.
-    pub async fn write<T>(
-        &self,
-        user: &str,
+impl<'a, R: Runtime> Store<'a, R> {
+    /// The retry loop of a write to `bucket` (see [`Attempts`]).
+    pub fn attempts<'s>(
+        &'s self,
+        user: &'s str,
         bucket: u8,
-        conflict: &str,
-        mut attempt: impl AsyncFnMut(LoadedBucket, DateTime<Utc>, u32) -> Result<Step<T>, ApiError>,
-    ) -> Result<Written<T>, ApiError> {
-        for number in 0..MAX_WRITE_ATTEMPTS {
-            let loaded = self.load_bucket(user, bucket).await?;
-            let now = self.dapr.transport().now();
-            match attempt(loaded, now, number).await? {
-                Step::Answer(answer) => {
-                    return Ok(Written {
-                        answer,
-                        published: Vec::new(),
-                    });
-                }
-                Step::Commit {
-                    bucket: loaded,
-                    event_id,
-                    extra,
-                    answer,
-                } => match self
-                    .commit_change(user, bucket, &loaded, &event_id, extra, now)
-                    .await?
-                {
-                    Commit::Done { published } => return Ok(Written { answer, published }),
-                    Commit::LostRace => backoff(self.dapr.transport(), number).await,
-                },
-            }
+        conflict: &'static str,
+    ) -> Attempts<'s, 'a, R> {
+        Attempts {
+            store: self,
+            user,
+            bucket,
+            conflict,
+            made: 0,
         }
-        Err(ApiError::Conflict(conflict.to_owned()))
     }
 
     pub async fn load_bucket(&self, user: &str, bucket: u8) -> Result<LoadedBucket, ApiError> {
