@@ -143,7 +143,8 @@ impl ApiError {
         )
     }
 
-    /// `messages.ErrDirectInvoke`: invocation of another app (not supported yet here).
+    /// `messages.ErrDirectInvoke` (500): invoking `target` failed (unknown or unreachable app, or
+    /// a denial, which `invoke` relays as 403).
     pub(crate) fn direct_invoke(target: &str, err: &str) -> Self {
         Self::dapr(
             StatusCode::INTERNAL_SERVER_ERROR,

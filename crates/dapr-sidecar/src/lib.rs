@@ -1,9 +1,23 @@
 //! An embedded sidecar that answers the Dapr HTTP API as daprd (1.16–1.18) does, so the same
 //! component behaves the same against it as against a real sidecar in a pod.
 //!
-//! Today: the State API and Publish (single and bulk), in memory. Status codes, error codes,
-//! error bodies and CloudEvent envelopes follow daprd's source; see each module for the files
-//! they mirror. Later: subscriptions and delivery, jobs, invocation, secrets, persistence.
+//! What it answers, and what it does in the background once [`Sidecar::start`]ed:
+//!
+//! - the State API, with transactions, ETags and TTLs ([`state`]);
+//! - Publish and Bulk Publish, and delivery to subscribed apps: declarative subscriptions from
+//!   the resources folder and programmatic ones from each app's `GET /dapr/subscribe`, routing
+//!   rules, retries per the Resiliency policy, dead-letter topics ([`pubsub`]);
+//! - the Jobs API and its scheduler (`jobs`);
+//! - service invocation, with the access control of `kind: Configuration` (`invoke`);
+//! - the Secrets API over `secretstores.local.file` / `local.env` components (`secrets`);
+//! - health (`/v1.0/healthz`) and metadata (`/v1.0/metadata`), and Prometheus [`metrics`].
+//!
+//! State, messages and jobs are kept in SQLite files under [`SidecarConfig::data_dir`] across
+//! restarts, or in memory without one. Calls into apps go through an [`AppChannel`] the host
+//! provides; "now" comes from an injectable [`Clock`] ([`ManualClock`] in tests). Status codes,
+//! error codes, error bodies and CloudEvent envelopes follow daprd's source; each module names
+//! the files it mirrors. The `testing` feature adds the `testing` module: fakes for tests that
+//! run a sidecar.
 //!
 //! ```
 //! # tokio_test_block_on(async {
@@ -23,6 +37,7 @@ pub mod app_channel;
 mod clock;
 mod error;
 mod faults;
+mod go_duration;
 mod go_json;
 mod health;
 mod invoke;
@@ -34,6 +49,8 @@ pub mod resources;
 mod router;
 mod secrets;
 pub mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -43,7 +60,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 
 pub use app_channel::{AppCallError, AppCallFuture, AppChannel, NoApps};
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ApiError, StoreError};
 pub use faults::Faults;
 pub use metrics::Metrics;
@@ -66,7 +83,8 @@ pub enum SidecarError {
         path: std::path::PathBuf,
         message: String,
     },
-    /// A resource (secret store, configuration) in the resources folder is invalid.
+    /// A resource in the resources folder (a component, subscription, resiliency or
+    /// configuration) is invalid, or a secret store cannot be read.
     #[error("resources: {0}")]
     Resources(String),
 }
@@ -77,7 +95,7 @@ pub struct SidecarConfig {
     pub state_stores: Vec<StateStoreConfig>,
     /// Pub/sub component names.
     pub pubsubs: Vec<String>,
-    /// Time source for TTLs and CloudEvent times.
+    /// Time source for TTLs, CloudEvent times and expiry, job due times.
     pub clock: Arc<dyn Clock>,
     /// How the sidecar calls into apps (deliveries, job triggers, invocation).
     pub app_channel: Arc<dyn AppChannel>,
@@ -176,8 +194,9 @@ impl Sidecar {
     }
 
     /// A sidecar whose state stores keep their data in `<data_dir>/state.db` (SQLite, WAL,
-    /// `synchronous=FULL`) and its jobs in `<data_dir>/jobs.db`, or in memory when `data_dir` is
-    /// `None`; secret stores and access control come from `resources_dir`.
+    /// `synchronous=FULL`), its messages in `<data_dir>/pubsub.db` and its jobs in
+    /// `<data_dir>/jobs.db`, or in memory when `data_dir` is `None`; subscriptions, resiliency
+    /// policies, secret stores and access control come from `resources_dir`.
     pub fn try_new(config: SidecarConfig) -> Result<Self, SidecarError> {
         let state_db = match &config.data_dir {
             Some(dir) => {
@@ -330,6 +349,17 @@ impl Sidecar {
     /// Every message accepted by publish, in order (with a data dir: across restarts).
     pub fn published(&self) -> Vec<PublishedMessage> {
         self.inner.broker.messages()
+    }
+
+    /// How many deliveries are still to be made: one per subscriber of a message that it has not
+    /// yet settled (acknowledged, dropped or dead-lettered), plus, until [`Sidecar::start`] has
+    /// collected the subscriptions, one per message waiting to be fanned out. A delivery stays
+    /// pending while its app is being called and while it waits for a retry, so at 0 every
+    /// delivery of every message published so far has been made and settled: nothing more is
+    /// delivered until the next publish or [`Sidecar::replay_dead_letter`]. (Deliveries left by
+    /// an earlier run for an app that no longer subscribes stay pending.)
+    pub fn pending_deliveries(&self) -> usize {
+        self.inner.broker.pending()
     }
 
     /// Messages that could not be delivered and were republished on their subscription's

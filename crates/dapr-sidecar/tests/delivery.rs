@@ -1,185 +1,21 @@
-//! Subscriptions and delivery to apps, against the Dapr HTTP contract
-//! (shared/reference/dapr-http-contract.md, "Subscriptions", "Delivery to the app") and daprd's
-//! `pkg/runtime/subscription`. Time is paused (tokio `start_paused`), so back-offs of seconds
-//! take no real time.
+//! Subscriptions and delivery to apps, against daprd's source (dapr/dapr v1.16
+//! `pkg/runtime/subscription/subscription.go`, `pkg/runtime/subscription/postman/http/http.go`,
+//! `pkg/runtime/pubsub/subscriptions.go`) and dapr/dapr#8297 for unmatched events. Time is paused
+//! (tokio `start_paused`), so back-offs of seconds take no real time.
 
-use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use dapr_sidecar::{
-    AppCallError, AppCallFuture, AppChannel, Sidecar, SidecarConfig, SubscriptionKind,
-};
-use http::{Request, Response};
+use dapr_sidecar::testing::{FakeApps, Reply, data_dir, resources_dir};
+use dapr_sidecar::{Sidecar, SidecarConfig, SubscriptionKind};
+use http::Request;
 use serde_json::{Value, json};
-
-// ------------------------------------------------------------------------------------------
-// A fake set of apps: records every call, answers from a per-app script.
-// ------------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone)]
-enum Reply {
-    Status(u16),
-    Body(u16, &'static str),
-    Unreachable,
-    /// Never answers.
-    Hang,
-}
-
-#[derive(Debug, Clone)]
-struct Call {
-    app_id: String,
-    path: String,
-    headers: http::HeaderMap,
-    body: Bytes,
-}
-
-impl Call {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    fn event(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("delivered body is JSON")
-    }
-}
-
-#[derive(Default)]
-struct FakeApps {
-    calls: Mutex<Vec<Call>>,
-    /// Replies to deliveries, in order, per app; when empty, `default`.
-    scripts: Mutex<HashMap<String, VecDeque<Reply>>>,
-    defaults: Mutex<HashMap<String, Reply>>,
-    /// Answers to `GET /dapr/subscribe` per app (404 when absent).
-    subscribe: Mutex<HashMap<String, Reply>>,
-}
-
-impl FakeApps {
-    fn new() -> Arc<Self> {
-        Arc::new(FakeApps::default())
-    }
-
-    fn script(&self, app: &str, replies: &[Reply]) {
-        self.scripts
-            .lock()
-            .unwrap()
-            .entry(app.to_owned())
-            .or_default()
-            .extend(replies.iter().cloned());
-    }
-
-    fn default_reply(&self, app: &str, reply: Reply) {
-        self.defaults.lock().unwrap().insert(app.to_owned(), reply);
-    }
-
-    fn subscribe_reply(&self, app: &str, reply: Reply) {
-        self.subscribe.lock().unwrap().insert(app.to_owned(), reply);
-    }
-
-    /// Deliveries (every call but `/dapr/subscribe`).
-    fn deliveries(&self) -> Vec<Call> {
-        self.calls
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|c| c.path != "/dapr/subscribe")
-            .cloned()
-            .collect()
-    }
-
-    fn deliveries_to(&self, app: &str) -> Vec<Call> {
-        self.deliveries()
-            .into_iter()
-            .filter(|c| c.app_id == app)
-            .collect()
-    }
-
-    fn subscribe_calls(&self) -> Vec<Call> {
-        self.calls
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|c| c.path == "/dapr/subscribe")
-            .cloned()
-            .collect()
-    }
-}
-
-impl AppChannel for FakeApps {
-    fn call(&self, app_id: &str, request: Request<Bytes>) -> AppCallFuture<'_> {
-        let (parts, body) = request.into_parts();
-        let path = parts.uri.to_string();
-        self.calls.lock().unwrap().push(Call {
-            app_id: app_id.to_owned(),
-            path: path.clone(),
-            headers: parts.headers,
-            body,
-        });
-        let reply = if path == "/dapr/subscribe" {
-            self.subscribe
-                .lock()
-                .unwrap()
-                .get(app_id)
-                .cloned()
-                .unwrap_or(Reply::Status(404))
-        } else {
-            let scripted = self
-                .scripts
-                .lock()
-                .unwrap()
-                .get_mut(app_id)
-                .and_then(VecDeque::pop_front);
-            scripted.unwrap_or_else(|| {
-                self.defaults
-                    .lock()
-                    .unwrap()
-                    .get(app_id)
-                    .cloned()
-                    .unwrap_or(Reply::Status(200))
-            })
-        };
-        let app_id = app_id.to_owned();
-        Box::pin(async move {
-            let (status, body) = match reply {
-                Reply::Status(status) => (status, ""),
-                Reply::Body(status, body) => (status, body),
-                Reply::Unreachable => {
-                    return Err(AppCallError {
-                        app_id,
-                        message: "connection refused".into(),
-                    });
-                }
-                Reply::Hang => std::future::pending().await,
-            };
-            let mut response = Response::new(Bytes::from_static(body.as_bytes()));
-            *response.status_mut() = http::StatusCode::from_u16(status).expect("status");
-            Ok(response)
-        })
-    }
-}
 
 // ------------------------------------------------------------------------------------------
 // Helpers
 // ------------------------------------------------------------------------------------------
-
-fn temp_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("pubsub-delivery")
-        .join(uuid::Uuid::new_v4().to_string());
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-/// A resources folder holding `files` (name, YAML).
-fn resources(files: &[(&str, &str)]) -> PathBuf {
-    let dir = temp_dir();
-    for (name, text) in files {
-        std::fs::write(dir.join(name), text).expect("write resource");
-    }
-    dir
-}
 
 fn config(apps: &Arc<FakeApps>, app_ids: &[&str], resources_dir: Option<PathBuf>) -> SidecarConfig {
     SidecarConfig {
@@ -277,7 +113,7 @@ fn repo_dapr_dir() -> PathBuf {
 async fn run_reply(first: Reply) -> (usize, usize, Sidecar) {
     let apps = FakeApps::new();
     apps.script("a", &[first]);
-    let dir = resources(&[
+    let dir = resources_dir(&[
         (
             "sub.yaml",
             &subscription(
@@ -313,10 +149,10 @@ async fn success_replies_are_acknowledged_after_one_delivery() {
     for reply in [
         Reply::Status(200),
         Reply::Status(204),
-        Reply::Body(200, r#"{"status":"SUCCESS"}"#),
-        Reply::Body(200, "{}"),
-        Reply::Body(200, "not json at all"),
-        Reply::Body(202, r#"["an","array"]"#),
+        Reply::body(200, r#"{"status":"SUCCESS"}"#),
+        Reply::body(200, "{}"),
+        Reply::body(200, "not json at all"),
+        Reply::body(202, r#"["an","array"]"#),
     ] {
         let (to_a, dead, sidecar) = run_reply(reply.clone()).await;
         assert_eq!((to_a, dead), (1, 0), "{reply:?}");
@@ -328,8 +164,8 @@ async fn success_replies_are_acknowledged_after_one_delivery() {
 #[tokio::test(start_paused = true)]
 async fn retry_unknown_status_other_codes_and_no_connection_are_redelivered() {
     for reply in [
-        Reply::Body(200, r#"{"status":"RETRY"}"#),
-        Reply::Body(200, r#"{"status":"maybe"}"#),
+        Reply::body(200, r#"{"status":"RETRY"}"#),
+        Reply::body(200, r#"{"status":"maybe"}"#),
         Reply::Status(500),
         Reply::Status(503),
         Reply::Status(400),
@@ -345,7 +181,7 @@ async fn retry_unknown_status_other_codes_and_no_connection_are_redelivered() {
 #[tokio::test(start_paused = true)]
 async fn drop_and_404_are_not_retried_and_go_to_the_dead_letter_topic() {
     for (reply, reason) in [
-        (Reply::Body(200, r#"{"status":"DROP"}"#), "DROP status"),
+        (Reply::body(200, r#"{"status":"DROP"}"#), "DROP status"),
         (Reply::Status(404), "status code returned: 404"),
     ] {
         let (to_a, dead, sidecar) = run_reply(reply.clone()).await;
@@ -365,7 +201,7 @@ async fn drop_and_404_are_not_retried_and_go_to_the_dead_letter_topic() {
 async fn a_drop_without_a_dead_letter_topic_is_acknowledged_and_gone() {
     let apps = FakeApps::new();
     apps.script("a", &[Reply::Status(404)]);
-    let dir = resources(&[(
+    let dir = resources_dir(&[(
         "sub.yaml",
         &subscription("s", "t", &default_route("/in"), "", &[]),
     )]);
@@ -385,7 +221,7 @@ async fn a_drop_without_a_dead_letter_topic_is_acknowledged_and_gone() {
 #[tokio::test(start_paused = true)]
 async fn a_delivery_posts_the_envelope_as_published_with_daprs_headers() {
     let apps = FakeApps::new();
-    let dir = resources(&[(
+    let dir = resources_dir(&[(
         "sub.yaml",
         &subscription("s", "t", &default_route("in/path"), "", &[]),
     )]);
@@ -407,7 +243,7 @@ async fn a_delivery_posts_the_envelope_as_published_with_daprs_headers() {
     eventually("the delivery", || apps.deliveries().len() == 1).await;
     let call = &apps.deliveries()[0];
     assert_eq!(call.app_id, "a");
-    assert_eq!(call.path, "/in/path");
+    assert_eq!(call.uri, "/in/path");
     assert_eq!(
         call.header("content-type"),
         Some("application/cloudevents+json")
@@ -421,7 +257,7 @@ async fn a_delivery_posts_the_envelope_as_published_with_daprs_headers() {
         call.body, published[0].body,
         "the envelope exactly as published"
     );
-    let event = call.event();
+    let event = call.json();
     assert_eq!(event["type"], "com.dapr.event.sent");
     assert_eq!(event["source"], "chat-api");
     assert_eq!(event["data"]["task"]["id"], "t1");
@@ -433,7 +269,7 @@ async fn a_delivery_posts_the_envelope_as_published_with_daprs_headers() {
 async fn publishing_never_waits_for_delivery() {
     let apps = FakeApps::new();
     apps.default_reply("a", Reply::Hang);
-    let dir = resources(&[(
+    let dir = resources_dir(&[(
         "sub.yaml",
         &subscription("s", "t", &default_route("/in"), "", &[]),
     )]);
@@ -462,7 +298,7 @@ const TASK_ROUTES: &str = "    rules:\n      - match: event.type == \"task.compl
 #[tokio::test(start_paused = true)]
 async fn a_plain_publish_falls_to_the_default_route_and_an_own_cloudevent_matches_its_rule() {
     let apps = FakeApps::new();
-    let dir = resources(&[(
+    let dir = resources_dir(&[(
         "sub.yaml",
         &subscription("s", "task-events", TASK_ROUTES, "", &[]),
     )]);
@@ -491,16 +327,16 @@ async fn a_plain_publish_falls_to_the_default_route_and_an_own_cloudevent_matche
     )
     .await;
     eventually("three deliveries", || apps.deliveries().len() == 3).await;
-    let paths: Vec<_> = apps.deliveries().iter().map(|c| c.path.clone()).collect();
+    let paths: Vec<_> = apps.deliveries().iter().map(|c| c.uri.clone()).collect();
     assert_eq!(paths, ["/other", "/completed", "/completed"]);
-    assert_eq!(apps.deliveries()[1].event()["id"], "e-1");
+    assert_eq!(apps.deliveries()[1].json()["id"], "e-1");
 }
 
 #[tokio::test(start_paused = true)]
 async fn rules_are_tried_in_order_on_nested_data_and_no_match_is_not_delivered() {
     let apps = FakeApps::new();
     let routes = "    rules:\n      - match: has(event.data.task) && event.data.task.priority == 1\n        path: /urgent\n      - match: event.data.kind in ['a', 'b'] || event.type.startsWith('x.')\n        path: /ab";
-    let dir = resources(&[("sub.yaml", &subscription("s", "t", routes, "", &[]))]);
+    let dir = resources_dir(&[("sub.yaml", &subscription("s", "t", routes, "", &[]))]);
     let sidecar = Sidecar::new(config(&apps, &["a"], Some(dir)));
     sidecar.start();
     publish_json(&sidecar, "t", json!({"task": {"priority": 1}, "kind": "a"})).await;
@@ -511,7 +347,7 @@ async fn rules_are_tried_in_order_on_nested_data_and_no_match_is_not_delivered()
         ingress(&sidecar, "a", "t", "success") + ingress(&sidecar, "a", "t", "drop") == 4.0
     })
     .await;
-    let paths: Vec<_> = apps.deliveries().iter().map(|c| c.path.clone()).collect();
+    let paths: Vec<_> = apps.deliveries().iter().map(|c| c.uri.clone()).collect();
     assert_eq!(paths, ["/urgent", "/ab", "/urgent"]);
     assert_eq!(
         ingress(&sidecar, "a", "t", "drop"),
@@ -548,11 +384,11 @@ async fn the_repos_recurring_subscription_acknowledges_other_task_events_instead
     })
     .await;
     assert_eq!(
-        apps.deliveries_to("recurring-task-service")[0].path,
+        apps.deliveries_to("recurring-task-service")[0].uri,
         "/recurring/ignored"
     );
     assert_eq!(
-        apps.deliveries_to("audit-service")[0].path,
+        apps.deliveries_to("audit-service")[0].uri,
         "/audit/task-events"
     );
     settle(5).await;
@@ -565,7 +401,7 @@ async fn an_unmatched_event_goes_to_the_dead_letter_topic_when_there_is_one_as_i
     // event that matches no rule.
     let apps = FakeApps::new();
     let routes = "    rules:\n      - match: event.type == \"task.completed\"\n        path: /done";
-    let dir = resources(&[(
+    let dir = resources_dir(&[(
         "sub.yaml",
         &subscription("s", "t", routes, "  deadLetterTopic: dlq\n", &[]),
     )]);
@@ -585,7 +421,7 @@ async fn a_routing_rule_that_fails_to_evaluate_dead_letters_the_message() {
     let apps = FakeApps::new();
     let routes =
         "    rules:\n      - match: event.data.missing == 1\n        path: /x\n    default: /d";
-    let dir = resources(&[(
+    let dir = resources_dir(&[(
         "sub.yaml",
         &subscription("s", "t", routes, "  deadLetterTopic: dlq\n", &[]),
     )]);
@@ -608,7 +444,7 @@ async fn a_routing_rule_that_fails_to_evaluate_dead_letters_the_message() {
 async fn an_unsupported_routing_expression_fails_loading_the_sidecar() {
     let apps = FakeApps::new();
     let routes = "    rules:\n      - match: size(event.data) * 2 > 1\n        path: /x";
-    let dir = resources(&[("bad.yaml", &subscription("bad-sub", "t", routes, "", &[]))]);
+    let dir = resources_dir(&[("bad.yaml", &subscription("bad-sub", "t", routes, "", &[]))]);
     let err = Sidecar::try_new(config(&apps, &["a"], Some(dir))).expect_err("load-time error");
     let message = err.to_string();
     assert!(message.contains("bad.yaml"), "{message}");
@@ -623,7 +459,7 @@ async fn an_unsupported_routing_expression_fails_loading_the_sidecar() {
 #[tokio::test(start_paused = true)]
 async fn every_subscribing_app_gets_every_message() {
     let apps = FakeApps::new();
-    let dir = resources(&[(
+    let dir = resources_dir(&[(
         "sub.yaml",
         &subscription("s", "t", &default_route("/in"), "", &[]),
     )]);
@@ -638,7 +474,7 @@ async fn every_subscribing_app_gets_every_message() {
         let data: Vec<_> = apps
             .deliveries_to(app)
             .iter()
-            .map(|c| c.event()["data"].clone())
+            .map(|c| c.json()["data"].clone())
             .collect();
         assert_eq!(
             data,
@@ -651,7 +487,7 @@ async fn every_subscribing_app_gets_every_message() {
 #[tokio::test(start_paused = true)]
 async fn scopes_limit_a_declarative_subscription_to_its_apps() {
     let apps = FakeApps::new();
-    let dir = resources(&[(
+    let dir = resources_dir(&[(
         "sub.yaml",
         &subscription("s", "t", &default_route("/in"), "", &["audit"]),
     )]);
@@ -669,7 +505,7 @@ async fn scopes_limit_a_declarative_subscription_to_its_apps() {
 async fn one_failing_app_does_not_hold_up_another() {
     let apps = FakeApps::new();
     apps.default_reply("broken", Reply::Status(500));
-    let dir = resources(&[(
+    let dir = resources_dir(&[(
         "sub.yaml",
         &subscription("s", "t", &default_route("/in"), "", &[]),
     )]);
@@ -682,15 +518,20 @@ async fn one_failing_app_does_not_hold_up_another() {
         apps.deliveries_to("healthy").len() == 3
     })
     .await;
+    // No policy and no dead-letter topic: the broker redelivers after 1, 2, 4, 8 … s, so in 20 s
+    // "broken" gets attempts at 0, 1, 3, 7 and 15 s, every one of them the first message.
+    settle(20).await;
     let broken: Vec<_> = apps
         .deliveries_to("broken")
         .iter()
-        .map(|c| c.event()["data"].clone())
+        .map(|c| c.json()["data"].clone())
         .collect();
-    assert!(
-        broken.iter().all(|d| *d == json!(0)),
+    assert_eq!(
+        broken,
+        vec![json!(0); 5],
         "in order: the first message blocks its own queue"
     );
+    assert_eq!(apps.deliveries_to("healthy").len(), 3);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -703,12 +544,12 @@ async fn retry_then_success_is_acknowledged_exactly_once_with_the_retries_counte
     apps.script(
         "a",
         &[
-            Reply::Body(200, r#"{"status":"RETRY"}"#),
-            Reply::Body(200, r#"{"status":"RETRY"}"#),
-            Reply::Body(200, r#"{"status":"SUCCESS"}"#),
+            Reply::body(200, r#"{"status":"RETRY"}"#),
+            Reply::body(200, r#"{"status":"RETRY"}"#),
+            Reply::body(200, r#"{"status":"SUCCESS"}"#),
         ],
     );
-    let dir = resources(&[
+    let dir = resources_dir(&[
         (
             "sub.yaml",
             &subscription("s", "t", &default_route("/in"), "", &[]),
@@ -726,12 +567,10 @@ async fn retry_then_success_is_acknowledged_exactly_once_with_the_retries_counte
     let ids: Vec<_> = apps
         .deliveries()
         .iter()
-        .map(|c| c.event()["id"].clone())
+        .map(|c| c.json()["id"].clone())
         .collect();
-    assert!(
-        ids.windows(2).all(|w| w[0] == w[1]),
-        "the same event each time"
-    );
+    assert!(ids[0].as_str().is_some_and(|id| !id.is_empty()), "{ids:?}");
+    assert_eq!(ids, vec![ids[0].clone(); 3], "the same event each time");
     let metrics = sidecar.metrics().render();
     assert!(
         metrics.contains("dapr_component_pubsub_ingress_latencies_count"),
@@ -755,7 +594,7 @@ async fn retry_then_success_is_acknowledged_exactly_once_with_the_retries_counte
 async fn exhausted_retries_go_to_the_dead_letter_topic_and_can_be_replayed() {
     let apps = FakeApps::new();
     apps.default_reply("a", Reply::Status(500));
-    let dir = resources(&[
+    let dir = resources_dir(&[
         (
             "sub.yaml",
             &subscription(
@@ -786,7 +625,7 @@ async fn exhausted_retries_go_to_the_dead_letter_topic_and_can_be_replayed() {
     })
     .await;
     let dead_call = &apps.deliveries_to("ops")[0];
-    assert_eq!(dead_call.path, "/dead");
+    assert_eq!(dead_call.uri, "/dead");
     assert_eq!(
         dead_call.body,
         sidecar.published()[0].body,
@@ -812,7 +651,7 @@ async fn exhausted_retries_go_to_the_dead_letter_topic_and_can_be_replayed() {
     sidecar.replay_dead_letter(letter.id).expect("replay");
     assert!(sidecar.dead_letters().is_empty());
     eventually("redelivery", || apps.deliveries_to("a").len() == 4).await;
-    assert_eq!(apps.deliveries_to("a")[3].event()["id"], letter.event["id"]);
+    assert_eq!(apps.deliveries_to("a")[3].json()["id"], letter.event["id"]);
     eventually("ack", || ingress(&sidecar, "a", "t", "success") == 1.0).await;
     assert!(
         sidecar.replay_dead_letter(letter.id).is_err(),
@@ -824,7 +663,7 @@ async fn exhausted_retries_go_to_the_dead_letter_topic_and_can_be_replayed() {
 async fn without_a_policy_a_failure_is_dead_lettered_at_once_when_there_is_a_dead_letter_topic() {
     let apps = FakeApps::new();
     apps.default_reply("a", Reply::Status(500));
-    let dir = resources(&[(
+    let dir = resources_dir(&[(
         "sub.yaml",
         &subscription(
             "s",
@@ -853,7 +692,7 @@ async fn without_a_policy_or_dead_letter_topic_the_message_is_redelivered_until_
             Reply::Unreachable,
         ],
     );
-    let dir = resources(&[(
+    let dir = resources_dir(&[(
         "sub.yaml",
         &subscription("s", "t", &default_route("/in"), "", &[]),
     )]);
@@ -875,7 +714,7 @@ async fn exponential_policies_back_off_and_give_up_after_max_retries() {
     let apps = FakeApps::new();
     apps.default_reply("a", Reply::Unreachable);
     let resiliency = "apiVersion: dapr.io/v1alpha1\nkind: Resiliency\nmetadata:\n  name: r\nspec:\n  policies:\n    retries:\n      DefaultPubsubComponentInboundRetryPolicy:\n        policy: exponential\n        initialInterval: 1s\n        maxInterval: 3s\n        randomizationFactor: 0\n        maxRetries: 3\n";
-    let dir = resources(&[
+    let dir = resources_dir(&[
         (
             "sub.yaml",
             &subscription("s", "t", &default_route("/in"), "", &[]),
@@ -912,7 +751,7 @@ async fn programmatic_subscriptions_in_the_v1_and_v2_shapes_are_delivered() {
     let apps = FakeApps::new();
     apps.subscribe_reply(
         "a",
-        Reply::Body(
+        Reply::body(
             200,
             r#"[{"pubsubname":"pubsub","topic":"v1","route":"/v1-in"},
                 {"pubsubName":"pubsub","topic":"v2","routes":{"rules":[{"match":"event.data.k == 'x'","path":"/x"}],"default":"/v2-in"}}]"#,
@@ -927,24 +766,37 @@ async fn programmatic_subscriptions_in_the_v1_and_v2_shapes_are_delivered() {
     publish_json(&sidecar, "v2", json!({"k": "y"})).await;
     eventually("three deliveries", || apps.deliveries().len() == 3).await;
     settle(5).await;
-    let calls: Vec<_> = apps
-        .deliveries()
+    let deliveries = apps.deliveries();
+    let mut calls: Vec<_> = deliveries
         .iter()
-        .map(|c| (c.app_id.clone(), c.path.clone()))
+        .map(|c| (c.app_id.as_str(), c.uri.as_str()))
         .collect();
-    assert!(
-        calls.iter().all(|(app, _)| app == "a"),
-        "404 and unreachable mean none: {calls:?}"
+    calls.sort();
+    assert_eq!(
+        calls,
+        [("a", "/v1-in"), ("a", "/v2-in"), ("a", "/x")],
+        "404 and unreachable mean none"
     );
-    let mut paths: Vec<_> = calls.into_iter().map(|(_, p)| p).collect();
-    paths.sort();
-    assert_eq!(paths, ["/v1-in", "/v2-in", "/x"]);
-    assert_eq!(apps.subscribe_calls().len(), 3, "asked once each");
-    let subs = sidecar.subscriptions("a");
-    assert!(
-        subs.iter()
-            .all(|s| s.kind == SubscriptionKind::Programmatic)
+    let asked: Vec<_> = apps
+        .subscribe_calls()
+        .into_iter()
+        .map(|c| c.app_id)
+        .collect();
+    assert_eq!(asked, ["a", "b", "c"], "asked once each");
+    let mut subs: Vec<_> = sidecar
+        .subscriptions("a")
+        .into_iter()
+        .map(|s| (s.topic, s.kind))
+        .collect();
+    subs.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        subs,
+        [
+            ("v1".to_owned(), SubscriptionKind::Programmatic),
+            ("v2".to_owned(), SubscriptionKind::Programmatic)
+        ]
     );
+    assert!(sidecar.subscriptions("b").is_empty() && sidecar.subscriptions("c").is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -952,7 +804,7 @@ async fn messages_published_before_start_are_delivered_after_it() {
     let apps = FakeApps::new();
     apps.subscribe_reply(
         "a",
-        Reply::Body(
+        Reply::body(
             200,
             r#"[{"pubsubname":"pubsub","topic":"t","route":"/in"}]"#,
         ),
@@ -969,8 +821,8 @@ async fn messages_published_before_start_are_delivered_after_it() {
 
 #[tokio::test(start_paused = true)]
 async fn an_unacknowledged_message_is_redelivered_once_after_a_restart() {
-    let data_dir = temp_dir();
-    let dir = resources(&[
+    let data_dir = data_dir();
+    let dir = resources_dir(&[
         (
             "sub.yaml",
             &subscription("s", "t", &default_route("/in"), "", &[]),
@@ -1008,7 +860,7 @@ async fn an_unacknowledged_message_is_redelivered_once_after_a_restart() {
     eventually("redelivery", || up.deliveries().len() == 1).await;
     settle(30).await;
     assert_eq!(up.deliveries().len(), 1, "delivered once");
-    assert_eq!(up.deliveries()[0].event()["data"]["n"], "durable");
+    assert_eq!(up.deliveries()[0].json()["data"]["n"], "durable");
     assert_eq!(second.published().len(), 1, "the log survived too");
     drop(second);
 
@@ -1019,7 +871,7 @@ async fn an_unacknowledged_message_is_redelivered_once_after_a_restart() {
         ..config(
             &again,
             &["a"],
-            Some(resources(&[(
+            Some(resources_dir(&[(
                 "sub.yaml",
                 &subscription("s", "t", &default_route("/in"), "", &[]),
             )])),
@@ -1027,13 +879,15 @@ async fn an_unacknowledged_message_is_redelivered_once_after_a_restart() {
     });
     third.start();
     settle(30).await;
+    assert_eq!(third.subscriptions("a").len(), 1, "subscribed, and");
+    assert_eq!(third.pending_deliveries(), 0, "nothing left to deliver");
     assert!(again.deliveries().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
 async fn dead_letters_survive_a_restart_and_replay_after_it() {
-    let data_dir = temp_dir();
-    let dir = resources(&[(
+    let data_dir = data_dir();
+    let dir = resources_dir(&[(
         "sub.yaml",
         &subscription(
             "s",

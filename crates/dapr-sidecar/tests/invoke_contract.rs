@@ -1,24 +1,21 @@
-//! Contract tests of service invocation against the Dapr HTTP contract
-//! (shared/reference/dapr-http-contract.md, "Service invocation", "Securing calls into an app")
-//! and daprd's `directmessaging.go` / `pkg/acl`. Access control comes from the repo's own
-//! `dapr/config.yaml` (chat-api accepts only `POST /api/internal/*` from the recurring service).
-
-mod common;
-mod fakes;
+//! Contract tests of service invocation against daprd's source (dapr/dapr v1.16
+//! `pkg/api/http/directmessaging.go`, `pkg/acl/acl.go`) and docs/contracts.md ("Spin
+//! variables": with `app_api_token` set, every call into an app carries `dapr-api-token`).
+//! Access control comes from the repo's own `dapr/config.yaml` (chat-api accepts only
+//! `POST /api/internal/*` from the recurring service).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::{assert_error, header, request_with, send, text};
+use dapr_sidecar::testing::{FakeApps, Reply, assert_error, header, request_with, send, text};
 use dapr_sidecar::{Sidecar, SidecarConfig};
-use fakes::{RecordingApps, Reply};
 
 fn repo_resources() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../dapr"))
 }
 
-fn sidecar(apps: &Arc<RecordingApps>, token: Option<&str>, resources: bool) -> Sidecar {
+fn sidecar(apps: &Arc<FakeApps>, token: Option<&str>, resources: bool) -> Sidecar {
     Sidecar::new(SidecarConfig {
         app_channel: apps.clone(),
         apps: [
@@ -37,7 +34,7 @@ fn sidecar(apps: &Arc<RecordingApps>, token: Option<&str>, resources: bool) -> S
 
 #[tokio::test]
 async fn invocation_forwards_method_path_query_headers_and_body_and_adds_caller_and_callee() {
-    let apps = RecordingApps::new();
+    let apps = FakeApps::new();
     let sidecar = sidecar(&apps, None, false);
     let req = request_with(
         "PUT",
@@ -74,7 +71,7 @@ async fn invocation_forwards_method_path_query_headers_and_body_and_adds_caller_
 
 #[tokio::test]
 async fn every_http_method_is_forwarded_as_is() {
-    let apps = RecordingApps::new();
+    let apps = FakeApps::new();
     let sidecar = sidecar(&apps, None, false);
     for method in ["GET", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS"] {
         send(
@@ -95,7 +92,7 @@ async fn every_http_method_is_forwarded_as_is() {
 
 #[tokio::test]
 async fn the_upstream_status_headers_and_body_come_back_unchanged() {
-    let apps = RecordingApps::new();
+    let apps = FakeApps::new();
     apps.reply_next(Reply::Full {
         status: 418,
         headers: vec![
@@ -121,7 +118,7 @@ async fn the_upstream_status_headers_and_body_come_back_unchanged() {
 
 #[tokio::test]
 async fn a_dapr_app_id_header_names_the_target_and_the_whole_path_is_the_method() {
-    let apps = RecordingApps::new();
+    let apps = FakeApps::new();
     let sidecar = sidecar(&apps, None, false);
     let req = request_with(
         "POST",
@@ -140,7 +137,7 @@ async fn a_dapr_app_id_header_names_the_target_and_the_whole_path_is_the_method(
 
 #[tokio::test]
 async fn invocations_carry_the_app_api_token_and_never_the_callers_own_token() {
-    let apps = RecordingApps::new();
+    let apps = FakeApps::new();
     let sidecar = sidecar(&apps, Some("app-token"), false);
     let req = request_with(
         "GET",
@@ -163,7 +160,7 @@ async fn invocations_carry_the_app_api_token_and_never_the_callers_own_token() {
 
 #[tokio::test]
 async fn an_unknown_app_id_answers_500_direct_invoke() {
-    let apps = RecordingApps::new();
+    let apps = FakeApps::new();
     let sidecar = sidecar(&apps, None, false);
     let response = send(
         &sidecar,
@@ -183,7 +180,7 @@ async fn an_unknown_app_id_answers_500_direct_invoke() {
 
 #[tokio::test]
 async fn an_unreachable_app_answers_500_direct_invoke() {
-    let apps = RecordingApps::only(&["chat-api"]);
+    let apps = FakeApps::only(&["chat-api"]);
     let sidecar = sidecar(&apps, None, false);
     let response = send(
         &sidecar,
@@ -199,7 +196,7 @@ async fn an_unreachable_app_answers_500_direct_invoke() {
 
 #[tokio::test]
 async fn without_a_target_the_fallback_still_answers_404() {
-    let apps = RecordingApps::new();
+    let apps = FakeApps::new();
     let sidecar = sidecar(&apps, None, false);
     let response = send(&sidecar, "chat-api", "GET", "/v1.0/invoke/notes", "").await;
     assert_error(&response, 404, "ERR_DIRECT_INVOKE");
@@ -209,7 +206,7 @@ async fn without_a_target_the_fallback_still_answers_404() {
 
 #[tokio::test]
 async fn the_acl_allows_the_recurring_service_to_post_internal_routes_of_chat_api() {
-    let apps = RecordingApps::new();
+    let apps = FakeApps::new();
     let sidecar = sidecar(&apps, None, true);
     let response = send(
         &sidecar,
@@ -225,7 +222,7 @@ async fn the_acl_allows_the_recurring_service_to_post_internal_routes_of_chat_ap
 
 #[tokio::test]
 async fn the_acl_denies_other_verbs_paths_and_callers_with_403() {
-    let apps = RecordingApps::new();
+    let apps = FakeApps::new();
     let sidecar = sidecar(&apps, None, true);
     for (caller, method, path) in [
         ("recurring-task-service", "GET", "api/internal/occurrences"),
@@ -246,7 +243,7 @@ async fn the_acl_denies_other_verbs_paths_and_callers_with_403() {
 
 #[tokio::test]
 async fn the_acl_applies_only_to_the_apps_its_configuration_scopes() {
-    let apps = RecordingApps::new();
+    let apps = FakeApps::new();
     let sidecar = sidecar(&apps, None, true);
     let response = send(
         &sidecar,

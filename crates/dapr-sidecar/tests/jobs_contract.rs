@@ -1,32 +1,30 @@
-//! Contract tests of the Jobs API and its scheduler against the Dapr HTTP contract
-//! (shared/reference/dapr-http-contract.md, "Jobs") and daprd's / go-etcd-cron's source.
+//! Contract tests of the Jobs API and its scheduler against daprd's source (dapr/dapr v1.16
+//! `pkg/api/http/jobs.go`, `pkg/api/universal/jobs.go`, `pkg/messages/errorcodes`) and the
+//! Dapr Scheduler's (diagridio/go-etcd-cron `internal/scheduler/builder.go`, dapr/kit `cron`).
 //! Time moves only when a test moves the manual clock; `run_due_jobs_now` runs one scheduler
-//! pass, so nothing here sleeps except the test of the background scheduler task.
-
-mod common;
-mod fakes;
+//! pass. The one test of the background scheduler task runs in tokio's paused time, so nothing
+//! here waits real time.
 
 use std::sync::Arc;
 
 use chrono::Duration;
-use common::{assert_error, json, send, text};
-use dapr_sidecar::{Sidecar, SidecarConfig};
-use fakes::{RecordingApps, Reply, TestClock};
+use dapr_sidecar::testing::{FakeApps, Reply, assert_error, json, send, start_clock, text};
+use dapr_sidecar::{ManualClock, Sidecar, SidecarConfig};
 use serde_json::json;
 
 const JOB: &str = "/v1.0-alpha1/jobs/reminder";
 
 struct World {
     sidecar: Sidecar,
-    clock: Arc<TestClock>,
-    apps: Arc<RecordingApps>,
+    clock: ManualClock,
+    apps: Arc<FakeApps>,
 }
 
 fn world_with(token: Option<&str>) -> World {
-    let clock = TestClock::new();
-    let apps = RecordingApps::new();
+    let clock = start_clock();
+    let apps = FakeApps::new();
     let sidecar = Sidecar::new(SidecarConfig {
-        clock: clock.clone(),
+        clock: Arc::new(clock.clone()),
         app_channel: apps.clone(),
         app_api_token: token.map(str::to_owned),
         ..SidecarConfig::default()
@@ -631,19 +629,30 @@ async fn a_failed_tick_of_a_repeating_job_counts_towards_its_repeats() {
 
 // ---- the background scheduler -------------------------------------------------------------
 
-#[tokio::test]
+/// The scheduler task ticks every 50 ms: in paused time those ticks cost no real time, and
+/// "promptly" is exact — the trigger comes within one tick of the clock jump.
+#[tokio::test(start_paused = true)]
 async fn the_started_scheduler_notices_a_clock_jump_promptly() {
+    const TICK: std::time::Duration = std::time::Duration::from_millis(50);
     let w = world();
     w.sidecar.start();
     w.schedule("app", JOB, r#"{"dueTime":"1h","data":"later"}"#)
         .await;
-    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
-    assert_eq!(w.triggers(), 0);
+    // A minute of ticks (1200 passes), every one of them reading a clock an hour early; the jump
+    // then comes 1 ms after a tick, so only the next tick can notice it.
+    tokio::time::sleep(std::time::Duration::from_millis(60_001)).await;
+    assert_eq!(w.triggers(), 0, "not before its due time");
     w.clock.advance(Duration::hours(1));
-    let started = std::time::Instant::now();
+    let jumped = tokio::time::Instant::now();
     let calls = w.apps.wait_for_calls(1).await;
-    assert!(started.elapsed() < std::time::Duration::from_millis(500));
+    assert!(
+        jumped.elapsed() <= TICK,
+        "noticed {:?} after the jump",
+        jumped.elapsed()
+    );
+    assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].uri, "/job/reminder");
+    assert_eq!(calls[0].body.as_ref(), br#""later""#);
     assert_eq!(
         text(&send(&w.sidecar, "app", "GET", "/v1.0/healthz", "").await),
         ""

@@ -1,10 +1,9 @@
-//! Contract tests of Publish and Bulk Publish against the Dapr HTTP contract
-//! (shared/reference/dapr-http-contract.md, "Pub/Sub") and daprd's source.
-
-mod common;
+//! Contract tests of Publish and Bulk Publish against daprd's source (dapr/dapr v1.16
+//! `pkg/api/http/http.go`: `onPublish`, `onBulkPublish`; `pkg/api/http/util.go`;
+//! `pkg/runtime/pubsub/cloudevents.go`) and components-contrib `pubsub/envelope.go`.
 
 use chrono::Duration;
-use common::*;
+use dapr_sidecar::testing::*;
 use dapr_sidecar::{PublishedMessage, Sidecar};
 use serde_json::{Value, json};
 

@@ -1,13 +1,10 @@
-//! Contract tests of the Secrets API (and the health endpoints) against the Dapr HTTP contract
-//! (shared/reference/dapr-http-contract.md, "Bindings, secrets, health, metadata"), daprd's
-//! `pkg/api/errors/secrets.go` and components-contrib `secretstores/local/{file,env}`.
-
-mod common;
-mod fakes;
+//! Contract tests of the Secrets API (and the health endpoints) against daprd's source (dapr/dapr
+//! v1.16 `pkg/api/http/secrets.go`, `pkg/api/errors/secrets.go`, `pkg/api/http/healthz.go`) and
+//! components-contrib `secretstores/local/{file,env}`.
 
 use std::path::{Path, PathBuf};
 
-use common::{assert_error, json, send};
+use dapr_sidecar::testing::{assert_error, header, json, resources_dir, send};
 use dapr_sidecar::{Sidecar, SidecarConfig, SidecarError};
 use serde_json::json;
 
@@ -20,15 +17,6 @@ fn sidecar_with(resources: &Path) -> Sidecar {
         resources_dir: Some(resources.to_path_buf()),
         ..SidecarConfig::default()
     })
-}
-
-/// A resources folder holding `files` (name, content).
-fn resources(files: &[(&str, &str)]) -> PathBuf {
-    let dir = fakes::data_dir();
-    for (name, content) in files {
-        std::fs::write(dir.join(name), content).expect("write resource");
-    }
-    dir
 }
 
 fn file_store(name: &str, secrets_file: &Path, extra: &str) -> String {
@@ -52,10 +40,7 @@ async fn a_secret_of_the_repos_file_store_answers_200_with_its_key_and_value() {
     )
     .await;
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        common::header(&response, "content-type"),
-        Some("application/json")
-    );
+    assert_eq!(header(&response, "content-type"), Some("application/json"));
     assert_eq!(
         json(&response),
         json!({"jwt-secret": "dev-only-jwt-secret-change-me"})
@@ -122,7 +107,7 @@ async fn without_any_secret_store_answers_500_not_configured() {
 
 #[tokio::test]
 async fn nested_secrets_are_flattened_with_the_nested_separator() {
-    let dir = resources(&[(
+    let dir = resources_dir(&[(
         "secrets.json",
         r#"{"db":{"user":"u","hosts":["a","b"]},"port":5432}"#,
     )]);
@@ -151,7 +136,7 @@ async fn nested_secrets_are_flattened_with_the_nested_separator() {
 
 #[tokio::test]
 async fn a_multi_valued_file_store_returns_each_top_level_object_as_one_secret() {
-    let dir = resources(&[(
+    let dir = resources_dir(&[(
         "secrets.json",
         r#"{"db":{"user":"u","password":"p","tls":{"ca":"x"}},"single":"v"}"#,
     )]);
@@ -174,7 +159,7 @@ async fn a_multi_valued_file_store_returns_each_top_level_object_as_one_secret()
 #[tokio::test]
 async fn a_file_store_without_its_file_fails_to_start_unless_it_ignores_errors() {
     let missing = file_store("broken", Path::new("/nonexistent/secrets.json"), "");
-    let dir = resources(&[("store.yaml", &missing)]);
+    let dir = resources_dir(&[("store.yaml", &missing)]);
     let err = Sidecar::try_new(SidecarConfig {
         resources_dir: Some(dir),
         ..SidecarConfig::default()
@@ -185,7 +170,7 @@ async fn a_file_store_without_its_file_fails_to_start_unless_it_ignores_errors()
         "  type: secretstores",
         "  ignoreErrors: true\n  type: secretstores",
     );
-    let dir = resources(&[("store.yaml", &ignored)]);
+    let dir = resources_dir(&[("store.yaml", &ignored)]);
     let sidecar = sidecar_with(&dir);
     let response = send(&sidecar, "app", "GET", "/v1.0/secrets/broken/x", "").await;
     assert_error(&response, 500, "ERR_SECRET_STORES_NOT_CONFIGURED");
@@ -193,7 +178,7 @@ async fn a_file_store_without_its_file_fails_to_start_unless_it_ignores_errors()
 
 #[tokio::test]
 async fn a_scoped_store_is_invisible_to_other_apps() {
-    let dir = resources(&[("secrets.json", r#"{"k":"v"}"#)]);
+    let dir = resources_dir(&[("secrets.json", r#"{"k":"v"}"#)]);
     let component = file_store(
         "scoped",
         &dir.join("secrets.json"),
@@ -223,7 +208,7 @@ async fn the_env_store_reads_variables_with_its_prefix_and_hides_the_app_api_tok
             "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\nspec:\n  type: secretstores.local.env\n  version: v1\n  metadata:\n    - name: prefix\n      value: \"{prefix}\"\n"
         )
     };
-    let dir = resources(&[
+    let dir = resources_dir(&[
         ("env.yaml", &env_store("env", "")),
         ("prefixed.yaml", &env_store("prefixed", "PA")),
     ]);

@@ -1,11 +1,11 @@
-//! Contract tests of the State API against the Dapr HTTP contract
-//! (shared/reference/dapr-http-contract.md, "State") and daprd's source.
+//! Contract tests of the State API against daprd's source (dapr/dapr v1.16
+//! `pkg/api/http/http.go`: `onGetState`, `onPostState`, `onDeleteState`, `onBulkGetState`,
+//! `onPostStateTransaction`; `pkg/api/errors/state.go`; `pkg/messages/predefined.go`) and the
+//! components-contrib `state/in-memory` store; docs/contracts.md ("Dapr components") lists what
+//! the apps need of a state store.
 //!
 //! Every test runs twice: against the in-memory store and against the SQLite store
 //! (`data_dir` set), which must behave the same.
-
-mod common;
-mod fakes;
 
 macro_rules! state_contract_tests {
     () => {
@@ -728,8 +728,8 @@ async fn get_of_a_key_named_bulk_reads_that_key() {
 }
 
 mod in_memory {
-    use super::common::*;
     use chrono::Duration;
+    use dapr_sidecar::testing::*;
     use dapr_sidecar::{KeyPrefix, Sidecar, SidecarConfig, StateStoreConfig};
     use serde_json::json;
 
@@ -741,10 +741,11 @@ mod in_memory {
 }
 
 mod sqlite {
-    use super::common::{assert_error, header, json, request_with, send, text};
-    use super::fakes::{TestClock, data_dir};
     use chrono::Duration;
-    use dapr_sidecar::{KeyPrefix, Sidecar, SidecarConfig, StateStoreConfig};
+    use dapr_sidecar::testing::{
+        assert_error, data_dir, header, json, request_with, send, start_clock, text,
+    };
+    use dapr_sidecar::{KeyPrefix, ManualClock, Sidecar, SidecarConfig, StateStoreConfig};
     use serde_json::json;
     use std::sync::Arc;
 
@@ -755,10 +756,10 @@ mod sqlite {
         })
     }
 
-    fn sidecar() -> (Sidecar, Arc<TestClock>) {
-        let clock = TestClock::new();
+    fn sidecar() -> (Sidecar, ManualClock) {
+        let clock = start_clock();
         let sidecar = build(SidecarConfig {
-            clock: clock.clone(),
+            clock: Arc::new(clock.clone()),
             ..SidecarConfig::default()
         });
         (sidecar, clock)

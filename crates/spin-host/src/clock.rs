@@ -1,22 +1,19 @@
 //! One movable clock for the guests (`wasi:clocks/wall-clock`) and the embedded sidecar
 //! (`dapr_sidecar::Clock`): tests jump time for both at once with [`SharedClock::advance`].
+//!
+//! The clock itself is [`dapr_sidecar::ManualClock`] (a base — the system clock or a fixed
+//! instant — plus an offset, shared by clones); this wrapper adds wasmtime's [`HostWallClock`].
 
-use chrono::{DateTime, Utc};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use chrono::{DateTime, TimeDelta, Utc};
+use dapr_sidecar::ManualClock;
+use std::sync::Arc;
+use std::time::Duration;
 use wasmtime_wasi::HostWallClock;
 
 /// A wall clock shared by the host and the sidecar. Cheap to clone; clones share the time.
 #[derive(Clone)]
 pub struct SharedClock {
-    state: Arc<Mutex<ClockState>>,
-}
-
-struct ClockState {
-    /// `None`: the system clock; `Some`: a fixed instant (since the Unix epoch).
-    base: Option<Duration>,
-    /// Added to the base by [`SharedClock::advance`].
-    offset: Duration,
+    clock: ManualClock,
 }
 
 impl std::fmt::Debug for SharedClock {
@@ -30,48 +27,35 @@ impl std::fmt::Debug for SharedClock {
 impl SharedClock {
     /// The system clock, movable forward with [`SharedClock::advance`].
     pub fn system() -> Self {
-        Self::with_base(None)
+        Self {
+            clock: ManualClock::system(),
+        }
     }
 
     /// A clock standing still at `start` until advanced.
     pub fn fixed_at(start: DateTime<Utc>) -> Self {
-        let since_epoch = start
-            .signed_duration_since(DateTime::<Utc>::UNIX_EPOCH)
-            .to_std()
-            .unwrap_or_default();
-        Self::with_base(Some(since_epoch))
-    }
-
-    fn with_base(base: Option<Duration>) -> Self {
         Self {
-            state: Arc::new(Mutex::new(ClockState {
-                base,
-                offset: Duration::ZERO,
-            })),
+            clock: ManualClock::fixed_at(start),
         }
     }
 
     /// Move time forward for every holder of this clock.
     pub fn advance(&self, by: Duration) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.offset += by;
+        self.clock
+            .advance(TimeDelta::from_std(by).unwrap_or(TimeDelta::MAX));
     }
 
-    /// Now, as time since the Unix epoch.
+    /// Now, as time since the Unix epoch (zero before it).
     pub fn since_epoch(&self) -> Duration {
-        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let base = state.base.unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-        });
-        base + state.offset
+        self.now_utc()
+            .signed_duration_since(DateTime::<Utc>::UNIX_EPOCH)
+            .to_std()
+            .unwrap_or_default()
     }
 
     /// Now, as a UTC timestamp.
     pub fn now_utc(&self) -> DateTime<Utc> {
-        let d = self.since_epoch();
-        DateTime::<Utc>::from_timestamp(d.as_secs() as i64, d.subsec_nanos()).unwrap_or_default()
+        self.clock.now()
     }
 
     /// This clock as the guests' wall clock (`HostOptions::wall_clock`).
@@ -81,7 +65,7 @@ impl SharedClock {
 
     /// This clock as the sidecar's clock (`SidecarConfig::clock`).
     pub fn sidecar_clock(&self) -> Arc<dyn dapr_sidecar::Clock> {
-        Arc::new(self.clone())
+        Arc::new(self.clock.clone())
     }
 }
 

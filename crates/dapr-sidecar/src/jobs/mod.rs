@@ -4,7 +4,7 @@
 //! - `api`: the HTTP handlers (daprd `pkg/api/http/jobs.go`, `pkg/api/universal/jobs.go`).
 //! - `schedule`: schedule, due time and TTL formats (dapr/kit `cron`, go-etcd-cron).
 //! - this module: the job table (in memory, written through to `<data_dir>/jobs.db` when
-//!   persistent) and one scheduler pass ([`Jobs::run_due`]): every job whose next attempt is
+//!   persistent) and one scheduler pass ([`Trigger::run_due`]): every job whose next attempt is
 //!   due at the injected clock's "now" gets `POST /job/{name}` on the app that scheduled it.
 //!
 //! Trigger semantics follow go-etcd-cron (`internal/scheduler/{builder,repeats,oneshot}.go`):

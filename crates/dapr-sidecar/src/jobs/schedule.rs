@@ -8,8 +8,16 @@
 //! - `dueTime` / `ttl`: diagridio/go-etcd-cron `parsePointInTime`: RFC 3339, else a Go duration
 //!   (`time.ParseDuration`) from "now", else a non-repeating ISO 8601 duration
 //!   (`kit/time.ParseISO8601Duration`).
+//!
+//! Go durations are parsed by `crate::go_duration`, and negative ones are accepted as the
+//! scheduler accepts them: robfig/cron `parser.go` hands `@every`'s text to `time.ParseDuration`
+//! and `constantdelay.go` `Every` raises anything under a second (negatives included) to 1 s;
+//! go-etcd-cron `internal/scheduler/builder.go` `parsePointInTime` adds the parsed duration to
+//! "now" without a sign check, so a negative `dueTime` is due at once.
 
 use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, TimeZone, Timelike, Utc};
+
+use crate::go_duration;
 
 /// A parsed `schedule`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +120,7 @@ impl Schedule {
                     let Some(every) = other.strip_prefix("every ") else {
                         return Err(format!("unrecognized descriptor: {spec}"));
                     };
-                    let nanos = parse_go_duration(every.trim())
+                    let nanos = go_duration::parse(every.trim())
                         .map_err(|err| format!("failed to parse duration {spec}: {err}"))?;
                     let seconds = (nanos / 1_000_000_000).max(1);
                     return Ok(Schedule::Every(Duration::seconds(seconds)));
@@ -309,56 +317,6 @@ impl CronSpec {
     }
 }
 
-/// Go's `time.ParseDuration`, in nanoseconds.
-pub(crate) fn parse_go_duration(input: &str) -> Result<i64, String> {
-    let err = || format!("time: invalid duration {input:?}");
-    let mut s = input;
-    let negative = s.starts_with('-');
-    if let Some(rest) = s.strip_prefix(['-', '+']) {
-        s = rest;
-    }
-    if s == "0" {
-        return Ok(0);
-    }
-    if s.is_empty() {
-        return Err(err());
-    }
-    let mut total: f64 = 0.0;
-    while !s.is_empty() {
-        let number_len = s
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(s.len());
-        let number = &s[..number_len];
-        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
-            return Err(err());
-        }
-        let value: f64 = number.parse().map_err(|_| err())?;
-        s = &s[number_len..];
-        let unit_len = s
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(s.len());
-        let unit = &s[..unit_len];
-        s = &s[unit_len..];
-        let scale = match unit {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            "" => return Err(format!("time: missing unit in duration {input:?}")),
-            _ => return Err(format!("time: unknown unit {unit:?} in duration {input:?}")),
-        };
-        total += value * scale;
-    }
-    if total > i64::MAX as f64 {
-        return Err(err());
-    }
-    #[allow(clippy::cast_possible_truncation)]
-    let nanos = total.round() as i64;
-    Ok(if negative { -nanos } else { nanos })
-}
-
 /// An ISO 8601 duration `[R<n>/]P[nY][nM][nW][nD][T[nH][nM][nS]]`: (years, months, days, rest,
 /// repeats).
 fn parse_iso8601_duration(input: &str) -> Result<(i32, i32, i64, Duration, i64), String> {
@@ -436,7 +394,7 @@ pub(crate) fn parse_point_in_time(
     if let Ok(t) = DateTime::parse_from_rfc3339(input) {
         return Ok(t.with_timezone(&Utc));
     }
-    if let Ok(nanos) = parse_go_duration(input) {
+    if let Ok(nanos) = go_duration::parse(input) {
         return Ok(now + Duration::nanoseconds(nanos));
     }
     let (years, months, days, rest, repeats) =
@@ -560,13 +518,26 @@ mod tests {
     }
 
     #[test]
-    fn go_durations_parse_like_time_parse_duration() {
-        assert_eq!(parse_go_duration("1h30m"), Ok(5_400_000_000_000));
-        assert_eq!(parse_go_duration("1.5s"), Ok(1_500_000_000));
-        assert_eq!(parse_go_duration("-2ms"), Ok(-2_000_000));
-        assert_eq!(parse_go_duration("0"), Ok(0));
-        assert!(parse_go_duration("10").is_err());
-        assert!(parse_go_duration("1d").is_err());
+    fn negative_go_durations_are_accepted_as_the_scheduler_accepts_them() {
+        let now = at("2026-01-31T00:00:00Z");
+        assert_eq!(
+            Schedule::parse("@every -5s").expect("parse"),
+            Schedule::Every(Duration::seconds(1)),
+            "robfig Every: under a second becomes 1 s"
+        );
+        assert_eq!(
+            parse_point_in_time("-2ms", now),
+            Ok(now - Duration::milliseconds(2)),
+            "due already"
+        );
+        assert_eq!(
+            Schedule::parse("@every 10").unwrap_err(),
+            r#"failed to parse duration @every 10: time: missing unit in duration "10""#
+        );
+        assert_eq!(
+            Schedule::parse("@every 1d").unwrap_err(),
+            r#"failed to parse duration @every 1d: time: unknown unit "d" in duration "1d""#
+        );
     }
 
     #[test]

@@ -153,6 +153,15 @@ impl Broker {
         })
     }
 
+    /// Deliveries not yet settled plus messages not yet fanned out (see
+    /// [`crate::Sidecar::pending_deliveries`]).
+    pub fn pending(&self) -> usize {
+        self.shared.store.pending().unwrap_or_else(|err| {
+            tracing::error!("{err}");
+            0
+        })
+    }
+
     /// Discovers subscriptions and starts delivering (once; later calls do nothing). Outside a
     /// tokio runtime it does nothing.
     pub fn start(&self) {

@@ -271,6 +271,29 @@ impl Store {
         }
     }
 
+    /// Deliveries not yet settled (acknowledged, dropped or dead-lettered), plus messages not yet
+    /// fanned out to their subscribers.
+    pub fn pending(&self) -> StoreResult<usize> {
+        match self {
+            Store::Memory(mem) => {
+                let mem = lock(mem);
+                let queued: usize = mem.queues.values().map(BTreeMap::len).sum();
+                Ok(queued + mem.undistributed.len())
+            }
+            Store::Sqlite(conn) => {
+                let count: i64 = lock(conn)
+                    .query_row(
+                        "SELECT (SELECT COUNT(*) FROM deliveries)
+                              + (SELECT COUNT(*) FROM messages WHERE distributed = 0)",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .map_err(sql_err)?;
+                Ok(usize::try_from(count).unwrap_or_default())
+            }
+        }
+    }
+
     pub fn set_attempts(&self, id: i64, attempts: u32) -> StoreResult<()> {
         match self {
             Store::Memory(mem) => {
@@ -593,10 +616,16 @@ mod tests {
 
     fn exercise(store: &Store) {
         let a = key("a", "t");
+        assert_eq!(store.pending().expect("pending"), 0);
         store.append(&message("t"), None).expect("append");
         assert!(
             store.head(&a).expect("head").is_none(),
             "not distributed yet"
+        );
+        assert_eq!(
+            store.pending().expect("pending"),
+            1,
+            "waiting to be fanned out"
         );
         assert_eq!(
             store
@@ -609,6 +638,7 @@ mod tests {
             .expect("append");
         let first = store.head(&a).expect("head").expect("pending");
         assert_eq!(first.seq, 1);
+        assert_eq!(store.pending().expect("pending"), 2);
         store.set_attempts(first.id, 3).expect("attempts");
         assert_eq!(store.head(&a).expect("head").expect("pending").attempts, 3);
         store.ack(first.id).expect("ack");
@@ -633,6 +663,11 @@ mod tests {
             .expect("dead letter");
         assert!(store.head(&a).expect("head").is_none());
         assert_eq!(
+            store.pending().expect("pending"),
+            1,
+            "the dead letter's delivery to b"
+        );
+        assert_eq!(
             store
                 .head(&key("b", "dlq"))
                 .expect("head")
@@ -648,6 +683,7 @@ mod tests {
         assert_eq!(store.head(&a).expect("head").expect("replayed").seq, 2);
         assert_eq!(store.messages().expect("messages").len(), 3);
         assert_eq!(store.consumers_with_pending().expect("consumers").len(), 2);
+        assert_eq!(store.pending().expect("pending"), 2);
     }
 
     #[test]

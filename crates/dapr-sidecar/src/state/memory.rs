@@ -1,7 +1,8 @@
 //! In-memory state storage, behaving as components-contrib `state/in-memory` does, except that
 //! etags are version numbers (as Redis's are), so an etag that is not a number is "invalid"
 //! (400) rather than merely "mismatched" (409): that is how daprd answers for stores whose
-//! etags have a format, and the contract promises a 400 for malformed etags.
+//! etags have a format (`pkg/api/http/http.go` maps the store's `state.ETagInvalid` to 400 and
+//! `state.ETagMismatch` to 409, see `crate::StoreError`).
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};

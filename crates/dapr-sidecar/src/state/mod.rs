@@ -1,8 +1,8 @@
 //! The State API: configuration, key prefixing, the storage trait and its in-memory and SQLite
 //! implementations. `api` holds the HTTP handlers.
 //!
-//! Storage sits behind [`StateStore`] so a persistent (SQLite) store can replace the in-memory
-//! one without touching the HTTP layer: the HTTP layer does everything daprd does itself (key
+//! Storage sits behind [`StateStore`], so the persistent (SQLite) store and the in-memory one
+//! serve the same HTTP layer: the HTTP layer does everything daprd does itself (key
 //! prefixing, request validation, error mapping) and hands the store only prefixed keys and
 //! already-serialized values, as daprd hands them to a components-contrib store.
 
