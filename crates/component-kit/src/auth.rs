@@ -40,6 +40,18 @@ pub fn check_app_token(request: &Request, app_api_token: Option<&str>) -> Result
     }
 }
 
+/// Like [`check_app_token`], but failing closed: with no token configured nobody may call. For
+/// routes that must never be open (internal invocations).
+pub fn require_app_token(request: &Request, app_api_token: Option<&str>) -> Result<(), ApiError> {
+    match app_api_token {
+        Some(token) if !token.is_empty() => check_app_token(request, Some(token)),
+        _ => Err(ApiError::Unauthorized(
+            "this route only accepts calls through Dapr, and no app_api_token is configured"
+                .to_owned(),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,6 +73,24 @@ mod tests {
         }
         assert!(check_app_token(&request(&[]), None).is_ok());
         assert!(check_app_token(&request(&[]), Some("")).is_ok());
+    }
+
+    #[test]
+    fn a_required_app_token_fails_closed_without_one_configured() {
+        let with_token = request(&[("dapr-api-token", "s3")]);
+        assert!(require_app_token(&with_token, Some("s3")).is_ok());
+        assert_eq!(
+            require_app_token(&request(&[]), Some("s3"))
+                .unwrap_err()
+                .status(),
+            401
+        );
+        for unset in [None, Some("")] {
+            assert_eq!(
+                require_app_token(&with_token, unset).unwrap_err().status(),
+                401
+            );
+        }
     }
 
     #[test]

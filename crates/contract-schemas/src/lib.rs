@@ -35,6 +35,7 @@ schema_files!(
     "chat-response.schema.json",
     "audit-log-response.schema.json",
     "health.schema.json",
+    "occurrence-request.schema.json",
 );
 
 /// The parsed schema file `name` (e.g. `"task.schema.json"`), if it exists.

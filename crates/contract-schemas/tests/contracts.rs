@@ -20,8 +20,10 @@ fn task() -> Value {
         "reminder_offset_minutes": 60,
         "remind_at": "2026-01-31T08:00:00Z",
         "recurrence_rule": "FREQ=MONTHLY;BYMONTHDAY=-1",
+        "repeat_from": "due_date",
         "is_recurring": true,
         "series_id": TASK_ID,
+        "series_start": "2026-01-31T09:00:00Z",
         "occurrence_index": 0,
         "predecessor_id": null,
         "created_at": "2026-01-01T10:00:00.123Z",
@@ -46,8 +48,10 @@ fn plain_task() -> Value {
         "reminder_offset_minutes": null,
         "remind_at": null,
         "recurrence_rule": null,
+        "repeat_from": "due_date",
         "is_recurring": false,
         "series_id": null,
+        "series_start": null,
         "occurrence_index": 0,
         "predecessor_id": null,
         "created_at": "2026-01-01T10:00:00Z",
@@ -187,6 +191,20 @@ fn valid_examples() -> Vec<(&'static str, Value)> {
         (
             "chat-request.schema.json",
             json!({"message": "remind me to pay rent monthly"}),
+        ),
+        (
+            "occurrence-request.schema.json",
+            json!({
+                "user_id": "user_42",
+                "series_id": TASK_ID,
+                "series_start": "2026-01-31T09:00:00Z",
+                "predecessor_id": TASK_ID,
+                "predecessor_occurrence_index": 0,
+                "occurrence_index": 1,
+                "task": {"title": "Pay rent", "due_date": "2026-02-28T09:00:00Z",
+                         "time_zone": "Europe/Berlin", "recurrence_rule": "monthly",
+                         "repeat_from": "completion", "reminder_offset_minutes": 60}
+            }),
         ),
         (
             "chat-request.schema.json",

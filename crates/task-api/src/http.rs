@@ -4,12 +4,13 @@ use crate::idempotency::{Idempotency, IdempotencyKey};
 use crate::operations::Change;
 use crate::store::Written;
 use crate::{APP_ID, ApiError, App, Runtime, jobs};
-use component_kit::auth::authenticate_user;
+use component_kit::auth::{authenticate_user, require_app_token};
 use component_kit::health::health;
 use component_kit::log::RequestLog;
 use component_kit::request::{etag, if_match, json_body, query_pairs};
 use component_kit::{Request, Response, json_response, only};
 use http::Method;
+use todo_domain::series::OccurrenceRequest;
 use todo_domain::{FieldError, ListQuery, Task, TaskDraft, TaskPatch};
 use uuid::Uuid;
 
@@ -113,6 +114,20 @@ pub async fn route<R: Runtime>(
                 tasks.reopen(&user, id, expected).await?
             };
             Ok(task_response(200, &logged(log, task)))
+        }
+        ["api", "internal", "occurrences"] => {
+            log.route = "/api/internal/occurrences";
+            only(method, &[Method::POST], "POST")?;
+            // Only Dapr (invocation from recurring-task-service, per dapr/config.yaml) calls this:
+            // without a configured token nobody may.
+            require_app_token(request, app.config.app_api_token.as_deref())?;
+            let body = json_body(request)?;
+            let occurrence: OccurrenceRequest = serde_json::from_value(body)
+                .map_err(|e| FieldError::general(format!("not an occurrence request: {e}")))?;
+            log.user = Some(occurrence.user_id.clone());
+            let created = logged(log, app.tasks().create_occurrence(&occurrence).await?);
+            let status = if created.replayed { 200 } else { 201 };
+            Ok(task_response(status, &created.task))
         }
         ["job", name] => {
             log.route = "/job/{name}";

@@ -7,7 +7,10 @@ use crate::idempotency::Idempotency;
 use crate::store::{Store, Written, bucket_of};
 use crate::{ApiError, Runtime};
 use dapr_client::DaprClient;
-use todo_domain::{ListQuery, Page, Status, Task, TaskDraft, TaskEventType, TaskPatch, task_event};
+use todo_domain::series::OccurrenceRequest;
+use todo_domain::{
+    FieldError, ListQuery, Page, Status, Task, TaskDraft, TaskEventType, TaskPatch, task_event,
+};
 use uuid::Uuid;
 
 const TOO_MANY_WRITES: &str = "too many concurrent writes; retry the request";
@@ -32,7 +35,8 @@ impl Change {
     }
 }
 
-/// A create's answer: the task, and whether it is the replay of an earlier identical request.
+/// A create's answer: the task, and whether it existed already (the replay of an earlier
+/// identical request, or an occurrence created before).
 #[derive(Debug)]
 pub struct Created {
     pub task: Task,
@@ -120,6 +124,56 @@ impl<'a, R: Runtime> Tasks<'a, R> {
                     .await
             }
             None => Ok(None),
+        }
+    }
+
+    /// Create the occurrence of a recurring series that follows `request.predecessor_id`, with
+    /// the id [`OccurrenceRequest::successor_id`] fixes: created if absent (`task.created`),
+    /// else the existing task is answered and nothing is written or published. However often
+    /// and however concurrently a completion is handled, one successor exists.
+    pub async fn create_occurrence(
+        &self,
+        request: &OccurrenceRequest,
+    ) -> Result<Written<Created>, ApiError> {
+        let user = request.user_id.as_str();
+        if user.trim().is_empty() {
+            return Err(FieldError::new("user_id", "must not be blank").into());
+        }
+        let draft = TaskDraft::from_json(&request.task).map_err(|e| FieldError {
+            field: Some(format!("task.{}", e.field.as_deref().unwrap_or(""))),
+            message: e.message,
+        })?;
+        let id = request.successor_id();
+        let mut attempts = self.store.attempts(user, bucket_of(id), TOO_MANY_WRITES);
+        loop {
+            let (mut loaded, now) = attempts.next().await?;
+            if let Some(existing) = loaded.bucket.tasks.get(&id) {
+                return Ok(Written::unchanged(Created {
+                    task: existing.clone(),
+                    replayed: true,
+                }));
+            }
+            let mut task = Task::create(id, user, draft.clone(), now);
+            request.place(&mut task);
+            let event = task_event(
+                TaskEventType::Created,
+                Uuid::new_v4(),
+                now,
+                &task,
+                &task.set_fields_list(),
+            );
+            loaded.bucket.tasks.insert(id, task.clone());
+            loaded.bucket.outbox.push(envelope(&event));
+            if let Some(published) = attempts
+                .commit(&loaded, &event.id.to_string(), Vec::new(), now)
+                .await?
+            {
+                let answer = Created {
+                    task,
+                    replayed: false,
+                };
+                return Ok(Written { answer, published });
+            }
         }
     }
 

@@ -136,6 +136,39 @@ impl Priority {
     }
 }
 
+/// Where the next occurrence of a recurring task counts from (docs/contracts.md "Recurrence").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepeatFrom {
+    /// The series' own schedule: the next occurrence after the one completed (an overdue
+    /// completion skips to the first occurrence after `completed_at`).
+    #[default]
+    DueDate,
+    /// The completion: one interval after `completed_at`, at the due date's wall-clock time
+    /// (Todoist's `every!`).
+    Completion,
+}
+
+impl RepeatFrom {
+    pub fn parse(raw: &str, field: &str) -> Result<Self, FieldError> {
+        match raw {
+            "due_date" => Ok(Self::DueDate),
+            "completion" => Ok(Self::Completion),
+            other => Err(FieldError::new(
+                field,
+                format!("unknown repeat_from {other:?}; expected due_date or completion"),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DueDate => "due_date",
+            Self::Completion => "completion",
+        }
+    }
+}
+
 /// A task's tags: trimmed lowercase, unique and sorted; at most 20 of 1–50 characters, no commas
 /// or control characters. Serialised as the plain array.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -5,11 +5,12 @@ pub mod event;
 pub mod fields;
 pub mod query;
 pub mod recurrence;
+pub mod series;
 pub mod task;
 
 pub use error::FieldError;
 pub use event::{TaskEvent, TaskEventData, TaskEventType, task_event};
-pub use fields::{Priority, Status, Tags, TimeZone, Title};
+pub use fields::{Priority, RepeatFrom, Status, Tags, TimeZone, Title};
 pub use query::{ListQuery, Page};
 pub use recurrence::{RecurrenceError, RecurrenceRule};
 pub use task::{Task, TaskDraft, TaskPatch};

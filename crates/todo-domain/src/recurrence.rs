@@ -217,6 +217,19 @@ impl RecurrenceRule {
         &self.canonical
     }
 
+    /// An RRULE's `COUNT`: how many occurrences the series has in all, occurrence 0 included
+    /// (`None` for shorthands and for RRULEs without `COUNT`).
+    #[must_use]
+    pub fn count(&self) -> Option<u32> {
+        match &self.kind {
+            Kind::RRule(RRuleSpec {
+                end: End::Count(count),
+                ..
+            }) => Some(*count),
+            _ => None,
+        }
+    }
+
     /// Occurrence `index` of a series whose occurrence 0 is `series_start` (the first
     /// task's due date), computed on the wall clock of `tz`.
     ///
@@ -693,7 +706,7 @@ fn add_months(local: NaiveDateTime, months: u32) -> Option<NaiveDateTime> {
 ///   the gap, i.e. shifted forward by the gap's length (02:30 in a 02:00→03:00 gap → 03:30).
 ///   "Just before" is taken one day earlier, which assumes zones do not change offset twice
 ///   within a day.
-fn resolve_local(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+pub(crate) fn resolve_local(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
     match tz.from_local_datetime(&local) {
         LocalResult::Single(dt) => Some(dt.with_timezone(&Utc)),
         LocalResult::Ambiguous(a, b) => Some(a.min(b).with_timezone(&Utc)),

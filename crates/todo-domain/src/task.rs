@@ -1,8 +1,8 @@
 //! The task document and how inputs (create, full replace, partial update) change it.
 use crate::error::FieldError;
 use crate::fields::{
-    Priority, REMINDER_OFFSET_MAX_MINUTES, Status, Tags, TimeZone, Title, parse_description,
-    parse_instant,
+    Priority, REMINDER_OFFSET_MAX_MINUTES, RepeatFrom, Status, Tags, TimeZone, Title,
+    parse_description, parse_instant,
 };
 use crate::recurrence::RecurrenceRule;
 use chrono::{DateTime, Duration, Utc};
@@ -29,8 +29,15 @@ pub struct Task {
     pub reminder_offset_minutes: Option<u32>,
     pub remind_at: Option<DateTime<Utc>>,
     pub recurrence_rule: Option<RecurrenceRule>,
+    /// Older stored snapshots predate the field: they repeat from the due date.
+    #[serde(default)]
+    pub repeat_from: RepeatFrom,
     pub is_recurring: bool,
     pub series_id: Option<Uuid>,
+    /// The due date of occurrence 0 of the series: occurrence n is computed from it, so monthly
+    /// clamping never drifts (Jan 31 → Feb 28 → Mar 31). Null unless recurring.
+    #[serde(default)]
+    pub series_start: Option<DateTime<Utc>>,
     pub occurrence_index: u32,
     pub predecessor_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
@@ -59,6 +66,7 @@ pub struct TaskDraft {
     pub time_zone: TimeZone,
     pub reminder: Option<Reminder>,
     pub recurrence_rule: Option<RecurrenceRule>,
+    pub repeat_from: RepeatFrom,
 }
 
 /// Fields a client may write. Anything else in a body is rejected, naming the field.
@@ -73,6 +81,7 @@ const WRITABLE_FIELDS: &[&str] = &[
     "reminder_offset_minutes",
     "remind_at",
     "recurrence_rule",
+    "repeat_from",
 ];
 
 /// A partial update: absent = keep, `null` = clear (optional fields only), value = set.
@@ -88,6 +97,7 @@ pub struct TaskPatch {
     pub reminder_offset_minutes: Option<Option<u32>>,
     pub remind_at: Option<Option<DateTime<Utc>>>,
     pub recurrence_rule: Option<Option<RecurrenceRule>>,
+    pub repeat_from: Option<RepeatFrom>,
 }
 
 impl TaskPatch {
@@ -139,6 +149,9 @@ impl TaskPatch {
                             .transpose()?,
                     )
                 }
+                "repeat_from" => {
+                    patch.repeat_from = Some(RepeatFrom::parse(required_str(field, value)?, field)?)
+                }
                 other => return Err(unknown_field(other)),
             }
         }
@@ -160,6 +173,7 @@ impl TaskPatch {
         set(&mut draft.due_date, &self.due_date);
         set(&mut draft.time_zone, &self.time_zone);
         set(&mut draft.recurrence_rule, &self.recurrence_rule);
+        set(&mut draft.repeat_from, &self.repeat_from);
         draft.reminder = match (self.reminder_offset_minutes, self.remind_at) {
             (Some(Some(_)), Some(Some(_))) => return Err(both_reminders()),
             (Some(Some(minutes)), _) => Some(Reminder::MinutesBefore(minutes)),
@@ -196,6 +210,7 @@ impl TaskDraft {
             time_zone: TimeZone::UTC,
             reminder: None,
             recurrence_rule: None,
+            repeat_from: RepeatFrom::default(),
         })
     }
 
@@ -215,6 +230,7 @@ impl TaskDraft {
             time_zone: task.time_zone,
             reminder,
             recurrence_rule: task.recurrence_rule.clone(),
+            repeat_from: task.repeat_from,
         }
     }
 
@@ -270,8 +286,10 @@ impl Task {
             reminder_offset_minutes: None,
             remind_at: None,
             recurrence_rule: None,
+            repeat_from: RepeatFrom::default(),
             is_recurring: false,
             series_id: None,
+            series_start: None,
             occurrence_index: 0,
             predecessor_id: None,
             created_at: now,
@@ -309,24 +327,34 @@ impl Task {
         self.status = draft.status;
         self.priority = draft.priority;
         self.tags = draft.tags;
-        self.due_date = draft.due_date;
-        self.time_zone = draft.time_zone;
         self.reminder_offset_minutes = match draft.reminder {
             Some(Reminder::MinutesBefore(minutes)) => Some(minutes),
             _ => None,
         };
         self.remind_at = remind_at;
         self.is_recurring = draft.recurrence_rule.is_some();
-        if self.is_recurring && self.series_id.is_none() {
-            self.series_id = Some(self.id);
-        }
+        let rescheduled = self.recurrence_rule != draft.recurrence_rule
+            || self.repeat_from != draft.repeat_from
+            || self.time_zone != draft.time_zone
+            || self.due_date != draft.due_date;
         self.recurrence_rule = draft.recurrence_rule;
+        self.repeat_from = draft.repeat_from;
+        self.time_zone = draft.time_zone;
+        self.due_date = draft.due_date;
+        if !self.is_recurring {
+            self.series_start = None;
+        } else if self.series_id.is_none() || self.series_start.is_none() || rescheduled {
+            // A new or rescheduled series starts at this task: later occurrences count from here.
+            self.series_id = Some(self.id);
+            self.series_start = self.due_date;
+            self.occurrence_index = 0;
+        }
     }
 
     /// Fields every snapshot has set, listed as the changes of a `task.created` event.
     pub fn set_fields_list(&self) -> Vec<&'static str> {
         let mut fields = vec!["id", "user_id", "title", "status", "priority", "time_zone"];
-        let optional: [(&'static str, bool); 7] = [
+        let optional: [(&'static str, bool); 8] = [
             ("description", self.description.is_some()),
             ("tags", !self.tags.is_empty()),
             ("due_date", self.due_date.is_some()),
@@ -336,6 +364,7 @@ impl Task {
             ),
             ("remind_at", self.remind_at.is_some()),
             ("recurrence_rule", self.recurrence_rule.is_some()),
+            ("repeat_from", self.recurrence_rule.is_some()),
             ("completed_at", self.completed_at.is_some()),
         ];
         fields.extend(
@@ -376,6 +405,7 @@ pub fn changed_fields(before: &Task, after: &Task) -> Vec<&'static str> {
         "recurrence_rule",
         before.recurrence_rule != after.recurrence_rule,
     );
+    check("repeat_from", before.repeat_from != after.repeat_from);
     check("completed_at", before.completed_at != after.completed_at);
     changed
 }
@@ -476,6 +506,59 @@ mod tests {
             TaskDraft::from_json(&body).unwrap(),
             now(),
         )
+    }
+
+    #[test]
+    fn a_recurring_task_anchors_its_series_and_a_reschedule_starts_a_new_one() {
+        let mut task = created(json!({"title": "rent", "due_date": "2026-01-31T09:00:00Z",
+                                      "recurrence_rule": "monthly"}));
+        assert_eq!(task.repeat_from, RepeatFrom::DueDate);
+        assert_eq!(task.series_id, Some(task.id));
+        assert_eq!(task.series_start, task.due_date);
+        let changes = task.set_fields_list();
+        assert!(changes.contains(&"repeat_from"), "{changes:?}");
+        // An occurrence further down a series (as the recurring service creates them).
+        let start: DateTime<Utc> = "2025-12-31T09:00:00Z".parse().unwrap();
+        let series = Uuid::from_u128(7);
+        task.series_id = Some(series);
+        task.series_start = Some(start);
+        task.occurrence_index = 1;
+        // A change that is not about the schedule keeps the series.
+        let patch = TaskPatch::from_json(&json!({"title": "pay rent"})).unwrap();
+        let changed = task.apply(patch.apply_to(&task).unwrap(), now());
+        assert_eq!(changed, ["title"]);
+        assert_eq!(
+            (task.series_id, task.series_start, task.occurrence_index),
+            (Some(series), Some(start), 1)
+        );
+        // Moving the due date (or the rule, zone or mode) starts a new series here.
+        let patch = TaskPatch::from_json(&json!({"repeat_from": "completion"})).unwrap();
+        let changed = task.apply(patch.apply_to(&task).unwrap(), now());
+        assert_eq!(changed, ["repeat_from"]);
+        assert_eq!(task.repeat_from, RepeatFrom::Completion);
+        assert_eq!(
+            (task.series_id, task.series_start, task.occurrence_index),
+            (Some(task.id), task.due_date, 0)
+        );
+        // No longer recurring: no series start.
+        let patch = TaskPatch::from_json(&json!({"recurrence_rule": null})).unwrap();
+        task.apply(patch.apply_to(&task).unwrap(), now());
+        assert_eq!(task.series_start, None);
+        let err = TaskPatch::from_json(&json!({"repeat_from": "never"})).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("repeat_from"));
+        let err = TaskPatch::from_json(&json!({"repeat_from": null})).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("repeat_from"));
+    }
+
+    #[test]
+    fn stored_snapshots_without_the_new_fields_still_read() {
+        let mut stored = serde_json::to_value(created(json!({"title": "old"}))).unwrap();
+        let object = stored.as_object_mut().unwrap();
+        object.remove("repeat_from");
+        object.remove("series_start");
+        let task: Task = serde_json::from_value(stored).unwrap();
+        assert_eq!(task.repeat_from, RepeatFrom::DueDate);
+        assert_eq!(task.series_start, None);
     }
 
     #[test]
