@@ -82,7 +82,7 @@ fn main() {
         .unwrap();
     runtime.block_on(async move {
         let sidecar = Sidecar::new(SidecarConfig::default());
-        let component = todo_tests::chat_api(Arc::new(todo_tests::SidecarOutbound(sidecar)), &[("jwt_secret", SECRET)]);
+        let component = todo_tests::component_with("chat-api", Arc::new(todo_tests::SidecarOutbound(sidecar)), &[("jwt_secret", SECRET)]);
         let now = chrono::Utc::now().timestamp() as u64;
         let bench = Bench { component, token: todo_domain::auth::issue_token(SECRET.as_bytes(), "bench-user", now, 86_400) };
 

@@ -196,3 +196,56 @@ impl tokio::io::AsyncWrite for LogStream {
         Poll::Ready(Ok(()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_stdout_and_stderr_land_in_one_buffer() {
+        let logs = LogBuffer::new("chat-api", None);
+        let mut out = logs.stream(Source::Stdout).p2_stream();
+        let mut err = logs.stream(Source::Stderr).p2_stream();
+        out.write(Bytes::from_static(b"hello from stdout\n"))
+            .unwrap();
+        err.write(Bytes::from_static(b"oops on stderr\n")).unwrap();
+        logs.host_line("a host line");
+        assert_eq!(
+            logs.contents(),
+            "hello from stdout\noops on stderr\n[spin-host] a host line\n"
+        );
+    }
+
+    #[test]
+    fn log_sink_gets_complete_lines_live_with_the_component_id() {
+        let lines = Arc::new(Mutex::new(Vec::<(String, LogSource, String)>::new()));
+        let seen = lines.clone();
+        let sink: LogSink = Arc::new(move |l: &LogLine<'_>| {
+            seen.lock()
+                .unwrap()
+                .push((l.component.to_string(), l.source, l.line.to_string()));
+        });
+        let logs = LogBuffer::new("audit", Some(sink));
+        logs.write(Source::Stdout, b"hel");
+        assert!(lines.lock().unwrap().is_empty());
+        logs.write(Source::Stdout, b"lo\nwor");
+        logs.write(Source::Stderr, b"oops\r\n");
+        logs.write(Source::Stdout, b"ld\n");
+        logs.host_line("denied");
+        let lines = lines.lock().unwrap();
+        let got: Vec<_> = lines
+            .iter()
+            .map(|(c, s, l)| (c.as_str(), *s, l.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("audit", LogSource::Stdout, "hello"),
+                ("audit", LogSource::Stderr, "oops"),
+                ("audit", LogSource::Stdout, "world"),
+                ("audit", LogSource::Host, "[spin-host] denied"),
+            ]
+        );
+        assert!(logs.contents().contains("hello\nwor"));
+    }
+}

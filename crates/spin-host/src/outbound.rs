@@ -1,15 +1,28 @@
 //! The component's outbound HTTP: policy check, then the embedder's [`OutboundHandler`].
 
-use crate::OutboundHandler;
 use crate::allowed_hosts::AllowedHosts;
 use crate::logs::LogBuffer;
+use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// Per-call timeout when the guest sets none.
 pub const DEFAULT_OUTBOUND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a component's allowed outbound requests go (e.g. the embedded Dapr sidecar, in process:
+/// [`crate::SidecarOutbound`]).
+pub trait OutboundHandler: Send + Sync + 'static {
+    /// Handle one outbound request of component `app_id` (its Spin component id = Dapr app-id).
+    /// The request URI is absolute (`http://127.0.0.1:3500/v1.0/...`) and the body complete.
+    fn handle(
+        &self,
+        app_id: &str,
+        req: http::Request<Bytes>,
+    ) -> Pin<Box<dyn Future<Output = anyhow::Result<http::Response<Bytes>>> + Send + '_>>;
+}
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 
@@ -96,3 +109,6 @@ fn call_timeout(options: Option<RequestOptions>) -> Duration {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -35,35 +35,8 @@ pub fn lookup(values: &HashMap<String, String>, name: &str) -> Result<String, Va
         .ok_or_else(|| VariableError::Undefined(format!("no variable for \"{name}\"")))
 }
 
-/// Spin's variable-name rules: lowercase ASCII letters, digits and single underscores, starting
-/// with a letter and ending with a letter or digit.
-pub fn validate_variable_name(name: &str) -> Result<(), String> {
-    let Some(first) = name.bytes().next() else {
-        return Err("must not be empty".into());
-    };
-    if let Some(bad) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
-    {
-        return Err(format!(
-            "invalid character {bad:?}; variable names may contain only lowercase letters, digits and underscores"
-        ));
-    }
-    if !first.is_ascii_lowercase() {
-        return Err("must start with a lowercase ASCII letter".into());
-    }
-    if !name
-        .bytes()
-        .last()
-        .is_some_and(|b| b.is_ascii_alphanumeric())
-    {
-        return Err("must end with a lowercase ASCII letter or digit".into());
-    }
-    if name.contains("__") {
-        return Err("must not contain consecutive underscores".into());
-    }
-    Ok(())
-}
+/// Spin's variable-name rules (the manifest checks names with the same function).
+pub use spin_manifest::validate_variable_name;
 
 pub(crate) fn add_to_linker<T: Send + 'static>(
     linker: &mut wasmtime::component::Linker<T>,
@@ -76,29 +49,7 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
 mod tests {
     use super::*;
 
-    #[test]
-    fn names_spin_accepts() {
-        for name in [
-            "a",
-            "abc",
-            "a1b2c3",
-            "a_1",
-            "a_1_b_3",
-            "dapr_url",
-            "jwt_secret",
-        ] {
-            assert_eq!(validate_variable_name(name), Ok(()), "{name}");
-        }
-    }
-
-    #[test]
-    fn names_spin_rejects() {
-        for name in [
-            "", "aX", "1bc", "_x", "x.y", "x_", "a__b", "x-y", "DAPR_URL", "é",
-        ] {
-            assert!(validate_variable_name(name).is_err(), "{name}");
-        }
-    }
+    // The name rules themselves are tested in spin-manifest (`variable_names_spin_*`).
 
     #[test]
     fn lookup_distinguishes_invalid_and_undefined() {

@@ -82,7 +82,8 @@ pub struct UpArgs {
     /// Do not run the components' build commands (the .wasm files must exist).
     #[arg(long)]
     pub no_build: bool,
-    /// The app-id requests on `--dapr-listen` act as (default: the first component).
+    /// The app-id requests on `--dapr-listen` act as (default: the component of spin.toml's first
+    /// `[[trigger.http]]` among those running).
     #[arg(long, value_name = "APP_ID")]
     pub as_app_id: Option<String>,
     /// Allocate each instance on demand instead of from wasmtime's pooling allocator (the

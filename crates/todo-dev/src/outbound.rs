@@ -1,6 +1,7 @@
 //! The components' outbound HTTP (already checked against `allowed_outbound_hosts` by
 //! spin-host): calls to the Dapr address go to the embedded sidecar in process, as the calling
-//! component's app-id; every other host gets a real HTTP/HTTPS client.
+//! component's app-id (through [`spin_host::send_to_sidecar`], so the sidecar sees the path and
+//! query, as daprd does); every other host gets a real HTTP/HTTPS client.
 
 use bytes::Bytes;
 use dapr_sidecar::Sidecar;
@@ -118,20 +119,10 @@ impl DevOutbound {
                 .sidecar
                 .get()
                 .ok_or_else(|| anyhow::anyhow!("the Dapr sidecar is not started yet"))?;
-            let (mut parts, body) = req.into_parts();
-            // The sidecar sees what daprd would: the path and query on its own port.
-            parts.uri = parts
-                .uri
-                .path_and_query()
-                .map(|pq| pq.as_str())
-                .unwrap_or("/")
-                .parse()?;
             let started = std::time::Instant::now();
-            let method = parts.method.clone();
-            let path = parts.uri.path().to_string();
-            let response = sidecar
-                .handle(app_id, http::Request::from_parts(parts, body))
-                .await;
+            let method = req.method().clone();
+            let path = req.uri().path().to_string();
+            let response = spin_host::send_to_sidecar(sidecar, app_id, req).await;
             tracing::debug!(
                 target: "todo_dev::dapr",
                 app_id,

@@ -117,14 +117,61 @@ pub fn token_command(args: &TokenArgs) -> anyhow::Result<()> {
         .duration_since(std::time::UNIX_EPOCH)
         .context("system clock before 1970")?
         .as_secs();
-    let token = todo_domain::auth::issue_token(secret.as_bytes(), &args.user, now, args.ttl);
+    let token = issue_token(secret.as_bytes(), &args.user, now, args.ttl)?;
     println!("{token}");
     Ok(())
+}
+
+/// An HS256 JWT for `user`: `sub`, `iat` = `now_unix`, `exp` = `now_unix + ttl_seconds`, the
+/// claims the components check (`todo_domain::auth::authenticate`) and the front end issues.
+pub fn issue_token(
+    secret: &[u8],
+    user: &str,
+    now_unix: u64,
+    ttl_seconds: u64,
+) -> anyhow::Result<String> {
+    let exp = now_unix
+        .checked_add(ttl_seconds)
+        .context("token lifetime too long")?;
+    let claims = serde_json::json!({ "sub": user, "exp": exp, "iat": now_unix });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .context("cannot sign the token")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_are_hs256_with_sub_iat_and_exp() {
+        let token = issue_token(b"dev-secret", "alice", 1_800_000_000, 3600).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        let decoded = jsonwebtoken::decode::<serde_json::Value>(
+            &token,
+            &jsonwebtoken::DecodingKey::from_secret(b"dev-secret"),
+            &validation,
+        )
+        .unwrap();
+        assert_eq!(
+            decoded.claims,
+            serde_json::json!({"sub": "alice", "iat": 1_800_000_000u64, "exp": 1_800_003_600u64})
+        );
+        assert!(
+            jsonwebtoken::decode::<serde_json::Value>(
+                &token,
+                &jsonwebtoken::DecodingKey::from_secret(b"another-secret"),
+                &validation,
+            )
+            .is_err()
+        );
+        assert!(issue_token(b"s", "alice", u64::MAX, 1).is_err());
+    }
 
     #[test]
     fn dev_secret_is_created_once_and_reused() {

@@ -1,29 +1,29 @@
 //! `todo-dev up`: build, load, wire the sidecar, serve, shut down cleanly.
+//!
+//! This module is the startup (and shutdown); each of the three listeners is its own module:
+//! [`app`] (the components' routes), [`dapr_api`] (the Dapr HTTP API as one app-id) and
+//! [`admin`] (metrics, health, dead letters).
+
+mod admin;
+mod app;
+mod dapr_api;
 
 use crate::outbound::{DaprAddresses, DevOutbound};
 use crate::secrets::{self, APP_API_TOKEN_VAR, JwtSecretSource};
-use crate::server::{self, ResponseFuture, Service, text_response};
+use crate::server;
 use crate::{LogFormat, UpArgs, builder};
+use admin::AdminService;
 use anyhow::{Context as _, anyhow, bail};
-use bytes::Bytes;
-use dapr_sidecar::{Metrics, Sidecar, SidecarConfig};
+use app::AppService;
+use dapr_api::DaprService;
+use dapr_sidecar::{Sidecar, SidecarConfig};
 use spin_host::apps::{AppCall, Apps, AppsChannel};
-use spin_host::{
-    Host, HostOptions, LogLine, LogSink, LogSource, Manifest, RequestContext, VariableResolver,
-    trace,
-};
+use spin_host::{Host, HostOptions, LogLine, LogSink, LogSource, Manifest, VariableResolver};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-
-const REQUEST_COUNT: &str = "dapr_http_server_request_count";
-const REQUEST_COUNT_HELP: &str =
-    "Number of HTTP requests served by the host, by component (app_id), method, route and status";
-const LATENCY: &str = "dapr_http_server_latency";
-const LATENCY_HELP: &str =
-    "HTTP request latency in ms, by component (app_id), method, route and status";
 
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -99,7 +99,7 @@ async fn up(args: UpArgs, started: Instant) -> anyhow::Result<()> {
     };
     let configs = selected
         .iter()
-        .map(|id| manifest.component_config(id, &resolver))
+        .map(|id| spin_host::ComponentConfig::from_manifest(&manifest, id, &resolver))
         .collect::<anyhow::Result<Vec<_>>>()?;
 
     // Listen first: a busy port fails before the slow part.
@@ -173,10 +173,17 @@ async fn up(args: UpArgs, started: Instant) -> anyhow::Result<()> {
         .map_err(|_| anyhow!("sidecar set twice"))?;
     sidecar.start();
 
-    let as_app_id = args
-        .as_app_id
-        .clone()
-        .unwrap_or_else(|| selected[0].clone());
+    // Default: the component of the first trigger in spin.toml that is running (the app's
+    // front door, chat-api here), so adding a component does not change who the Dapr port is.
+    let as_app_id = args.as_app_id.clone().unwrap_or_else(|| {
+        manifest
+            .triggers
+            .iter()
+            .map(|t| &t.component)
+            .find(|c| selected.contains(c))
+            .unwrap_or(&selected[0])
+            .clone()
+    });
     if !selected.contains(&as_app_id) {
         tracing::warn!("--as-app-id {as_app_id} is not one of the running components");
     }
@@ -269,172 +276,4 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// The app's port: route → component.
-struct AppService {
-    apps: Arc<Apps>,
-    metrics: Arc<Metrics>,
-    authority: String,
-}
-
-impl Service for AppService {
-    fn call(&self, mut req: http::Request<Bytes>, peer: SocketAddr) -> ResponseFuture<'_> {
-        Box::pin(async move {
-            let started = Instant::now();
-            let method = req.method().clone();
-            let path = req.uri().path().to_string();
-            // W3C trace context: keep a valid incoming traceparent, else start a trace.
-            let incoming = req
-                .headers()
-                .get(trace::TRACEPARENT)
-                .and_then(|v| v.to_str().ok())
-                .filter(|v| trace::parse(v).is_some())
-                .map(str::to_string);
-            let traceparent = incoming.unwrap_or_else(trace::new_traceparent);
-            if let Ok(value) = http::HeaderValue::try_from(traceparent.as_str()) {
-                req.headers_mut().insert(trace::TRACEPARENT, value);
-            }
-            let trace_id = trace::trace_id(&traceparent).unwrap_or_default();
-
-            let Some(matched) = self.apps.route(&path) else {
-                tracing::info!(
-                    component = "-", %method, path, route = "-", status = 404,
-                    duration_ms = started.elapsed().as_secs_f64() * 1000.0, trace_id,
-                    "no route"
-                );
-                return text_response(404, "Not Found\n");
-            };
-            let ctx = RequestContext {
-                route: matched.route.clone(),
-                base_path: "/".into(),
-                client_addr: peer,
-                default_authority: self.authority.clone(),
-            };
-            let component = matched.component.id().to_string();
-            let response = match matched.component.handle_with_context(req, &ctx).await {
-                Ok(response) => response,
-                Err(e) => {
-                    tracing::error!(component, %method, path, "component failed: {e:#}");
-                    text_response(500, "Internal Server Error\n")
-                }
-            };
-            let status = response.status().as_u16();
-            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-            let status_text = status.to_string();
-            let labels = [
-                ("app_id", component.as_str()),
-                ("method", method.as_str()),
-                ("path", matched.route.as_str()),
-                ("status", status_text.as_str()),
-            ];
-            self.metrics.inc(REQUEST_COUNT, REQUEST_COUNT_HELP, &labels);
-            self.metrics
-                .observe_ms(LATENCY, LATENCY_HELP, &labels, elapsed_ms);
-            tracing::info!(
-                component, %method, path, route = matched.route, status,
-                duration_ms = elapsed_ms, trace_id, "request"
-            );
-            response
-        })
-    }
-}
-
-/// The Dapr API port for tools: every request acts as one app-id.
-struct DaprService {
-    sidecar: Sidecar,
-    app_id: String,
-}
-
-impl Service for DaprService {
-    fn call(&self, req: http::Request<Bytes>, _peer: SocketAddr) -> ResponseFuture<'_> {
-        Box::pin(async move {
-            let started = Instant::now();
-            let method = req.method().clone();
-            let path = req.uri().path().to_string();
-            let response = self.sidecar.handle(&self.app_id, req).await;
-            tracing::info!(
-                target: "todo_dev::dapr",
-                app_id = self.app_id, %method, path, status = response.status().as_u16(),
-                duration_ms = started.elapsed().as_secs_f64() * 1000.0, "dapr api (tool)"
-            );
-            response
-        })
-    }
-}
-
-/// Metrics, health and dead letters.
-struct AdminService {
-    sidecar: Sidecar,
-}
-
-impl Service for AdminService {
-    fn call(&self, req: http::Request<Bytes>, _peer: SocketAddr) -> ResponseFuture<'_> {
-        Box::pin(async move {
-            let path = req.uri().path().trim_end_matches('/').to_string();
-            let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-            match (req.method().as_str(), segments.as_slice()) {
-                ("GET", ["metrics"]) => {
-                    let mut response = text_response(200, self.sidecar.metrics().render());
-                    response.headers_mut().insert(
-                        http::header::CONTENT_TYPE,
-                        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-                    );
-                    response
-                }
-                ("GET", ["healthz"]) => json_response(200, &serde_json::json!({"status": "ok"})),
-                ("GET", ["dead-letters"]) => {
-                    let letters: Vec<serde_json::Value> = self
-                        .sidecar
-                        .dead_letters()
-                        .into_iter()
-                        .map(|d| {
-                            serde_json::json!({
-                                "id": d.id,
-                                "pubsub": d.pubsub,
-                                "topic": d.topic,
-                                "original_topic": d.original_topic,
-                                "app_id": d.app_id,
-                                "reason": d.reason,
-                                "time": d.time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-                                "event": d.event,
-                            })
-                        })
-                        .collect();
-                    json_response(200, &serde_json::Value::Array(letters))
-                }
-                ("POST", ["dead-letters", id, "replay"]) => {
-                    let Ok(id) = id.parse::<u64>() else {
-                        return json_response(
-                            400,
-                            &serde_json::json!({"error": format!("invalid dead letter id {id:?}")}),
-                        );
-                    };
-                    match self.sidecar.replay_dead_letter(id) {
-                        Ok(()) => {
-                            tracing::info!(id, "dead letter replayed");
-                            json_response(200, &serde_json::json!({"replayed": id}))
-                        }
-                        Err(e @ dapr_sidecar::ReplayError::NotFound(_)) => {
-                            json_response(404, &serde_json::json!({"error": e.to_string()}))
-                        }
-                        Err(e) => json_response(500, &serde_json::json!({"error": e.to_string()})),
-                    }
-                }
-                (_, ["metrics" | "healthz" | "dead-letters", ..]) => {
-                    text_response(405, "Method Not Allowed\n")
-                }
-                _ => text_response(404, "Not Found\n"),
-            }
-        })
-    }
-}
-
-fn json_response(status: u16, value: &serde_json::Value) -> http::Response<Bytes> {
-    let mut response = text_response(status, format!("{value}\n"));
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    response
 }

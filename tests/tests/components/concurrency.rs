@@ -25,20 +25,29 @@ async fn fifty_concurrent_updates_lose_nothing_and_publish_one_event_each() {
         })
         .collect();
     let mut versions = BTreeSet::new();
+    let mut acknowledged = std::collections::BTreeMap::new();
     let mut last_write = (0, Value::Null);
-    let mut conflicts = 0;
-    for writer in writers {
+    let mut gave_up = BTreeSet::new();
+    for (n, writer) in writers.into_iter().enumerate() {
         let response = writer.await.unwrap();
         match response.status {
             200 => {
                 let body = response.json();
                 let version = body["version"].as_u64().unwrap();
                 assert!(versions.insert(version), "two writes got one version");
+                assert_eq!(
+                    body["title"],
+                    format!("writer {n}"),
+                    "a writer got another's answer"
+                );
+                acknowledged.insert(version, body["title"].clone());
                 if version > last_write.0 {
                     last_write = (version, body["title"].clone());
                 }
             }
-            409 => conflicts += 1,
+            409 => {
+                gave_up.insert(format!("writer {n}"));
+            }
             other => panic!(
                 "unexpected {other}: {}",
                 String::from_utf8_lossy(&response.body)
@@ -51,7 +60,8 @@ async fn fifty_concurrent_updates_lose_nothing_and_publish_one_event_each() {
     assert_eq!(
         versions,
         (2..=final_version).collect::<BTreeSet<_>>(),
-        "{conflicts} gave up with 409"
+        "{} gave up with 409",
+        gave_up.len()
     );
     assert_eq!(
         final_task["title"], last_write.1,
@@ -80,6 +90,17 @@ async fn fifty_concurrent_updates_lose_nothing_and_publish_one_event_each() {
         "one event per effective change"
     );
     assert_eq!(event_versions, versions);
+    // Each event carries exactly the write that was acknowledged with its version, and a writer
+    // that was told 409 left no trace.
+    for event in by_id.values() {
+        let version = event["data"]["task"]["version"].as_u64().unwrap();
+        assert_eq!(event["data"]["task"]["title"], acknowledged[&version]);
+        let title = event["data"]["task"]["title"].as_str().unwrap();
+        assert!(
+            !gave_up.contains(title),
+            "{title} answered 409 but was applied"
+        );
+    }
     // Writers publish only their own event; repeats come from cleanups that lost every race.
     assert!(
         updates.len() < 2 * versions.len(),
@@ -88,12 +109,8 @@ async fn fifty_concurrent_updates_lose_nothing_and_publish_one_event_each() {
         versions.len()
     );
     // How many writers exhaust their retries depends on scheduling (a 409 tells the client, and
-    // nothing is lost); what must hold is that the writes that were acknowledged all landed.
-    assert!(
-        versions.len() + conflicts == 50 && !versions.is_empty(),
-        "{} applied, {conflicts} gave up",
-        versions.len()
-    );
+    // nothing is lost); some must get through.
+    assert!(!versions.is_empty(), "every writer gave up");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,6 +1,7 @@
 //! chat-api tested as it ships: the release `.wasm` in wasmtime, its Dapr calls answered by the
 //! embedded sidecar in process. One binary, so wasmtime links once and the component compiles once.
 mod concurrency;
+mod occurrences;
 mod outbox;
 mod support;
 mod tasks;

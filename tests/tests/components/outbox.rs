@@ -144,7 +144,8 @@ impl spin_host::OutboundHandler for Unreachable {
 
 #[tokio::test]
 async fn an_unreachable_sidecar_answers_503_and_says_so() {
-    let component = todo_tests::chat_api(
+    let component = todo_tests::component_with(
+        "chat-api",
         std::sync::Arc::new(Unreachable),
         &[("jwt_secret", crate::support::SECRET)],
     );

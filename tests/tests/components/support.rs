@@ -54,7 +54,8 @@ impl TestApp {
     /// A chat-api with its own sidecar, sharing the test binary's compiled component.
     pub fn spawn_with(config: SidecarConfig) -> Self {
         let sidecar = Sidecar::new(config);
-        let component = todo_tests::chat_api(
+        let component = todo_tests::component_with(
+            "chat-api",
             Arc::new(todo_tests::SidecarOutbound(sidecar.clone())),
             &[("jwt_secret", SECRET), ("app_api_token", APP_TOKEN)],
         );

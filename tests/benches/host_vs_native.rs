@@ -1,8 +1,10 @@
 //! chat-api through the host against the same handlers compiled natively, over real HTTP:
 //!
-//!     cargo bench -p todo-dev --bench host_vs_native
-//!     TODO_BENCH_REQUESTS=5000 TODO_BENCH_CONNECTIONS=16 cargo bench -p todo-dev --bench host_vs_native
+//!     cargo bench -p todo-tests --bench host_vs_native
+//!     TODO_BENCH_REQUESTS=5000 TODO_BENCH_CONNECTIONS=16 cargo bench -p todo-tests --bench host_vs_native
 //!
+//! Builds `todo-dev` first (a nested `cargo build -p todo-dev` in this bench's own target dir and
+//! profile: `todo-dev` is another package's binary, so cargo does not build it for this one).
 //! Starts, one after another, (a) `todo-dev up --ephemeral --no-build` (wasmtime's pooling
 //! allocator on), (b) the same with `--no-pooling`, (c) `chat-api-native` (the same `task_api::App`
 //! compiled natively behind a minimal hyper server, the same sidecar in process), each on free
@@ -311,9 +313,55 @@ fn table_row(op: Op, metric: &str, [a, b, c]: [f64; 3], digits: usize, ratio: bo
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
+        .join("..")
         .canonicalize()
         .expect("the repository root")
+}
+
+/// Build the `todo-dev` binary with this bench's profile into this bench's target dir (cargo
+/// holds no lock while it runs a bench) and return its path. `cargo bench` builds this bench
+/// with the `bench` profile (into `<target>/release`), `cargo test --benches` with `dev` (into
+/// `<target>/debug`); a custom profile's directory is named after it.
+fn build_todo_dev(root: &Path) -> PathBuf {
+    let exe = std::env::current_exe().expect("the bench's own path");
+    // <target>/<profile dir>/deps/host_vs_native-<hash>
+    let profile_dir = exe.parent().and_then(Path::parent).expect("a profile dir");
+    let target_dir = profile_dir.parent().expect("a target dir");
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some("release") => "bench",
+        Some(other) => other,
+        None => panic!("unexpected bench path {}", exe.display()),
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let output = Command::new(cargo)
+        .args([
+            "build",
+            "-p",
+            "todo-dev",
+            "--bin",
+            "todo-dev",
+            "--profile",
+            profile,
+        ])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .arg("--message-format=json-render-diagnostics")
+        .current_dir(root)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run cargo build -p todo-dev");
+    assert!(
+        output.status.success(),
+        "cargo build -p todo-dev --profile {profile} failed: {}",
+        output.status
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "todo-dev")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo build reported the todo-dev executable")
 }
 
 fn main() {
@@ -327,12 +375,12 @@ fn main() {
         connections,
     };
     let root = repo_root();
-    let todo_dev = env!("CARGO_BIN_EXE_todo-dev");
+    let todo_dev = build_todo_dev(&root);
     let native = env!("CARGO_BIN_EXE_chat-api-native");
 
     // The component must be built from the same sources as the native binary: `todo-dev build`
     // rebuilds it only when it is missing or older than its sources.
-    let status = Command::new(todo_dev)
+    let status = Command::new(&todo_dev)
         .args(["build", "--component-id", "chat-api"])
         .current_dir(&root)
         .stdout(Stdio::from(std::io::stderr()))
@@ -341,7 +389,7 @@ fn main() {
     assert!(status.success(), "todo-dev build failed: {status}");
 
     let up = |pooling: bool| {
-        let mut command = Command::new(todo_dev);
+        let mut command = Command::new(&todo_dev);
         command
             .args(["up", "--ephemeral", "--no-build"])
             .args(["--listen", "127.0.0.1:0", "--dapr-listen", "127.0.0.1:0"])

@@ -8,9 +8,9 @@
 //! ```
 //!
 //! A measuring instrument, not a way to run the app: it is the native baseline that
-//! `benches/host_vs_native.rs` compares `todo-dev up` against. Everything that is not the request
-//! path of chat-api is left out: no manifest, no other components, no `dapr/` resources, no
-//! persistence, no app API token, no job triggers or deliveries into the app, no metrics, no
+//! `tests/benches/host_vs_native.rs` compares `todo-dev up` against. Everything that is not the
+//! request path of chat-api is left out: no manifest, no other components, no `dapr/` resources,
+//! no persistence, no app API token, no job triggers or deliveries into the app, no metrics, no
 //! graceful shutdown. What it keeps is what a request costs: HTTP/1 parsing, the handler, the
 //! sidecar, and the handler's one log line per request (on stdout, as the component writes it).
 //! Prints `chat-api-native: listening on http://ADDR` on stdout once it accepts connections.
@@ -34,7 +34,7 @@ use tokio::net::TcpListener;
 const APP_ID: &str = "chat-api";
 /// The `dapr_url` the handlers are given; only the path and query reach the sidecar.
 const DAPR_URL: &str = "http://127.0.0.1:3500";
-/// As the host's server (crates/todo-dev/src/server.rs).
+/// As `todo-dev`'s server (crates/todo-dev/src/server.rs).
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
 #[derive(Parser, Debug)]
@@ -53,7 +53,8 @@ struct Args {
 }
 
 /// The native counterpart of the component's `SpinRuntime`: Dapr calls go to the sidecar in
-/// process (as `todo-dev`'s outbound handler sends a component's calls), time is the system's.
+/// process through `spin_host::send_to_sidecar`, the adapter `todo-dev`'s outbound handler sends
+/// a component's calls through; time is the system's.
 struct NativeRuntime {
     sidecar: Sidecar,
 }
@@ -63,18 +64,8 @@ impl Transport for NativeRuntime {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
-        let (mut parts, body) = request.into_parts();
-        // The sidecar sees what daprd would: the path and query on its own port.
-        parts.uri = parts
-            .uri
-            .path_and_query()
-            .map_or("/", |pq| pq.as_str())
-            .parse()
-            .map_err(|e| TransportError(format!("{e}")))?;
-        let response = self
-            .sidecar
-            .handle(APP_ID, http::Request::from_parts(parts, Bytes::from(body)))
-            .await;
+        let response =
+            spin_host::send_to_sidecar(&self.sidecar, APP_ID, request.map(Bytes::from)).await;
         Ok(response.map(Vec::from))
     }
 }
