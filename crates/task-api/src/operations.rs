@@ -4,8 +4,9 @@
 //! one retry loop [`Store::write`]; each answer says which events went out with it.
 use crate::events::envelope;
 use crate::idempotency::Idempotency;
-use crate::store::{Store, Written, bucket_of};
+use crate::store::{LoadedBucket, Store, Written, bucket_of};
 use crate::{ApiError, Runtime};
+use chrono::{DateTime, Utc};
 use dapr_client::DaprClient;
 use todo_domain::series::OccurrenceRequest;
 use todo_domain::{
@@ -86,23 +87,12 @@ impl<'a, R: Runtime> Tasks<'a, R> {
                 return Ok(replayed(task));
             }
             let task = Task::create(id, user, draft.clone(), now);
-            let event = task_event(
-                TaskEventType::Created,
-                Uuid::new_v4(),
-                now,
-                &task,
-                &task.set_fields_list(),
-            );
-            loaded.bucket.tasks.insert(task.id, task.clone());
-            loaded.bucket.outbox.push(envelope(&event));
+            let event_id = stage(&mut loaded, TaskEventType::Created, &task, now);
             let extra = idempotency
                 .iter()
                 .map(|i| i.record_write(user, 201, &task, now))
                 .collect();
-            if let Some(published) = attempts
-                .commit(&loaded, &event.id.to_string(), extra, now)
-                .await?
-            {
+            if let Some(published) = attempts.commit(&loaded, &event_id, extra, now).await? {
                 let answer = Created {
                     task,
                     replayed: false,
@@ -155,19 +145,8 @@ impl<'a, R: Runtime> Tasks<'a, R> {
             }
             let mut task = Task::create(id, user, draft.clone(), now);
             request.place(&mut task);
-            let event = task_event(
-                TaskEventType::Created,
-                Uuid::new_v4(),
-                now,
-                &task,
-                &task.set_fields_list(),
-            );
-            loaded.bucket.tasks.insert(id, task.clone());
-            loaded.bucket.outbox.push(envelope(&event));
-            if let Some(published) = attempts
-                .commit(&loaded, &event.id.to_string(), Vec::new(), now)
-                .await?
-            {
+            let event_id = stage(&mut loaded, TaskEventType::Created, &task, now);
+            if let Some(published) = attempts.commit(&loaded, &event_id, Vec::new(), now).await? {
                 let answer = Created {
                     task,
                     replayed: false,
@@ -248,13 +227,8 @@ impl<'a, R: Runtime> Tasks<'a, R> {
                 return Ok(Written::unchanged(updated));
             }
             let event_type = TaskEventType::for_update(current, &updated);
-            let event = task_event(event_type, Uuid::new_v4(), now, &updated, &changed);
-            loaded.bucket.tasks.insert(id, updated.clone());
-            loaded.bucket.outbox.push(envelope(&event));
-            if let Some(published) = attempts
-                .commit(&loaded, &event.id.to_string(), Vec::new(), now)
-                .await?
-            {
+            let event_id = stage_change(&mut loaded, event_type, &updated, &changed, now);
+            if let Some(published) = attempts.commit(&loaded, &event_id, Vec::new(), now).await? {
                 return Ok(Written {
                     answer: updated,
                     published,
@@ -304,12 +278,8 @@ impl<'a, R: Runtime> Tasks<'a, R> {
             let (mut loaded, now) = attempts.next().await?;
             let current = loaded.bucket.tasks.remove(&id).ok_or(ApiError::NotFound)?;
             check_version(&current, expected_version)?;
-            let event = task_event(TaskEventType::Deleted, Uuid::new_v4(), now, &current, &[]);
-            loaded.bucket.outbox.push(envelope(&event));
-            if let Some(published) = attempts
-                .commit(&loaded, &event.id.to_string(), Vec::new(), now)
-                .await?
-            {
+            let event_id = stage_change(&mut loaded, TaskEventType::Deleted, &current, &[], now);
+            if let Some(published) = attempts.commit(&loaded, &event_id, Vec::new(), now).await? {
                 return Ok(Written {
                     answer: (),
                     published,
@@ -317,6 +287,36 @@ impl<'a, R: Runtime> Tasks<'a, R> {
             }
         }
     }
+}
+
+/// Put a new task in the bucket with its `task.created` event (listing the fields it sets).
+fn stage(
+    loaded: &mut LoadedBucket,
+    event_type: TaskEventType,
+    task: &Task,
+    now: DateTime<Utc>,
+) -> String {
+    stage_change(loaded, event_type, task, &task.set_fields_list(), now)
+}
+
+/// Put a change in the bucket: the task's snapshot after it (removed for `task.deleted`, whose
+/// event carries the last one) and its event at the end of the outbox. Returns the event id the
+/// commit publishes.
+fn stage_change(
+    loaded: &mut LoadedBucket,
+    event_type: TaskEventType,
+    task: &Task,
+    changed: &[&str],
+    now: DateTime<Utc>,
+) -> String {
+    let event = task_event(event_type, Uuid::new_v4(), now, task, changed);
+    if event_type == TaskEventType::Deleted {
+        loaded.bucket.tasks.remove(&task.id);
+    } else {
+        loaded.bucket.tasks.insert(task.id, task.clone());
+    }
+    loaded.bucket.outbox.push(envelope(&event));
+    event.id.to_string()
 }
 
 /// `If-Match`: the task must still be at the version the client saw.

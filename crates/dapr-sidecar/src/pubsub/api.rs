@@ -60,6 +60,20 @@ impl PubSubContext<'_> {
 }
 
 /// `metadata.rawPayload`: absent or "" is false; anything Go cannot parse as a bool is a 400.
+/// A publish request's metadata, after the checks both publish routes make (the pubsub and
+/// topic exist and may be used, `rawPayload` parses), and whether it asks for a raw payload.
+fn checked_metadata(
+    ctx: &PubSubContext<'_>,
+    req: &ApiRequest,
+    pubsub: &str,
+    topic: &str,
+) -> Result<(BTreeMap<String, String>, bool), ApiError> {
+    let metadata = req.metadata();
+    ctx.validate(pubsub, topic, &metadata)?;
+    let raw = raw_payload(pubsub, &metadata)?;
+    Ok((metadata, raw))
+}
+
 fn raw_payload(pubsub: &str, metadata: &BTreeMap<String, String>) -> Result<bool, ApiError> {
     match metadata.get("rawPayload").map(String::as_str) {
         None | Some("") => Ok(false),
@@ -101,9 +115,7 @@ pub(crate) fn publish(
     pubsub: &str,
     topic: &str,
 ) -> Result<Response<Bytes>, ApiError> {
-    let metadata = req.metadata();
-    ctx.validate(pubsub, topic, &metadata)?;
-    let raw = raw_payload(pubsub, &metadata)?;
+    let (metadata, raw) = checked_metadata(ctx, req, pubsub, topic)?;
     let input = EnvelopeInput {
         app_id: ctx.app_id,
         pubsub,
@@ -176,9 +188,7 @@ pub(crate) fn bulk_publish(
     pubsub: &str,
     topic: &str,
 ) -> Result<Response<Bytes>, ApiError> {
-    let metadata = req.metadata();
-    ctx.validate(pubsub, topic, &metadata)?;
-    let raw = raw_payload(pubsub, &metadata)?;
+    let (metadata, raw) = checked_metadata(ctx, req, pubsub, topic)?;
     let entries: Vec<BulkEntry> = decode_json::<Option<Vec<BulkEntry>>>(&req.body)
         .map_err(|err| ApiError::unmarshal_events(pubsub, topic, ctx.app_id, &err))?
         .unwrap_or_default();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::ObjectMeta;
+use super::{ObjectMeta, ResourceDoc};
 
 /// `kind: Configuration`. `accessControl` and `features` are typed; the other sections daprd
 /// knows are kept as raw YAML in `other`; a section daprd does not know is an error.
@@ -83,21 +83,13 @@ const CONFIGURATION_SECTIONS: &[&str] = &[
     "workflow",
 ];
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfigurationDoc {
-    #[serde(rename = "apiVersion")]
-    #[allow(dead_code)]
-    api_version: String,
-    #[allow(dead_code)]
-    kind: String,
-    #[serde(default)]
-    metadata: ObjectMeta,
-    #[serde(default)]
-    spec: BTreeMap<String, serde_yaml_ng::Value>,
-    #[serde(default)]
-    scopes: Vec<String>,
-}
+/// A Configuration's `spec`, read key by key (see [`Configuration::from_doc`]); a document
+/// without one is an empty spec.
+type ConfigurationDoc = ResourceDoc<ConfigurationSpec>;
+
+#[derive(Default, Deserialize)]
+#[serde(transparent)]
+struct ConfigurationSpec(BTreeMap<String, serde_yaml_ng::Value>);
 
 impl Configuration {
     pub fn name(&self) -> &str {
@@ -113,7 +105,7 @@ impl Configuration {
         let mut access_control = None;
         let mut features = Vec::new();
         let mut other = BTreeMap::new();
-        for (key, value) in doc.spec {
+        for (key, value) in doc.spec.0 {
             match key.as_str() {
                 "accessControl" => {
                     access_control = Some(

@@ -56,6 +56,25 @@ pub struct Resources {
     pub configurations: Vec<Configuration>,
 }
 
+/// A resource file's document: the Kubernetes envelope around a kind's `spec` (daprd decodes
+/// each kind into its own `TypeMeta` + `ObjectMeta` + `Spec` + `Scopes` struct the same way).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ResourceDoc<S> {
+    #[serde(rename = "apiVersion")]
+    #[allow(dead_code)]
+    pub api_version: String,
+    #[allow(dead_code)]
+    pub kind: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// Missing = the kind's zero value, as Go's decoder leaves it.
+    #[serde(default)]
+    pub spec: S,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
 /// `metadata` of a resource (Kubernetes `ObjectMeta`; other fields are accepted and ignored).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct ObjectMeta {

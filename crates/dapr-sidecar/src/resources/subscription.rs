@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::ObjectMeta;
+use super::ResourceDoc;
 use crate::pubsub::cel;
 
 /// `kind: Subscription`, normalised over both API versions.
@@ -60,22 +60,7 @@ impl Subscription {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SubscriptionDoc<S> {
-    #[serde(rename = "apiVersion")]
-    #[allow(dead_code)]
-    api_version: String,
-    #[allow(dead_code)]
-    kind: String,
-    #[serde(default)]
-    metadata: ObjectMeta,
-    spec: S,
-    #[serde(default)]
-    scopes: Vec<String>,
-}
-
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SubscriptionSpecV2 {
     #[serde(default)]
@@ -90,7 +75,7 @@ struct SubscriptionSpecV2 {
     bulk_subscribe: Option<BulkSubscribe>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RoutesV2 {
     #[serde(default)]
@@ -99,7 +84,7 @@ struct RoutesV2 {
     default: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SubscriptionSpecV1 {
     #[serde(default)]
@@ -115,6 +100,44 @@ struct SubscriptionSpecV1 {
     bulk_subscribe: Option<BulkSubscribe>,
 }
 
+/// A v1 spec is a v2 spec whose only route is the default.
+impl From<SubscriptionSpecV1> for SubscriptionSpecV2 {
+    fn from(v1: SubscriptionSpecV1) -> Self {
+        Self {
+            pubsubname: v1.pubsubname,
+            topic: v1.topic,
+            routes: RoutesV2 {
+                rules: Vec::new(),
+                default: Some(v1.route),
+            },
+            metadata: v1.metadata,
+            dead_letter_topic: v1.dead_letter_topic,
+            bulk_subscribe: v1.bulk_subscribe,
+        }
+    }
+}
+
+fn into_subscription(
+    doc: ResourceDoc<SubscriptionSpecV2>,
+    version: &str,
+    file: &Path,
+) -> Subscription {
+    let spec = doc.spec;
+    Subscription {
+        name: doc.metadata.name,
+        api_version: version.to_owned(),
+        pubsub_name: spec.pubsubname,
+        topic: spec.topic,
+        rules: spec.routes.rules,
+        default_route: spec.routes.default.filter(|d| !d.is_empty()),
+        dead_letter_topic: spec.dead_letter_topic.filter(|t| !t.is_empty()),
+        metadata: spec.metadata,
+        bulk_subscribe: spec.bulk_subscribe,
+        scopes: doc.scopes,
+        file: file.to_owned(),
+    }
+}
+
 /// One YAML document of `kind: Subscription` (API version `api_version`) read from `file`.
 pub(super) fn parse(
     document: serde_yaml_ng::Deserializer<'_>,
@@ -124,41 +147,27 @@ pub(super) fn parse(
     let version = api_version.unwrap_or("");
     let subscription = match version {
         "dapr.io/v2alpha1" => {
-            let doc = SubscriptionDoc::<SubscriptionSpecV2>::deserialize(document)
+            let doc = ResourceDoc::<SubscriptionSpecV2>::deserialize(document)
                 .map_err(|err| err.to_string())?;
-            let spec = doc.spec;
-            Subscription {
-                name: doc.metadata.name,
-                api_version: version.to_owned(),
-                pubsub_name: spec.pubsubname,
-                topic: spec.topic,
-                rules: spec.routes.rules,
-                default_route: spec.routes.default.filter(|d| !d.is_empty()),
-                dead_letter_topic: spec.dead_letter_topic.filter(|t| !t.is_empty()),
-                metadata: spec.metadata,
-                bulk_subscribe: spec.bulk_subscribe,
-                scopes: doc.scopes,
-                file: file.to_owned(),
-            }
+            into_subscription(doc, version, file)
         }
         "dapr.io/v1alpha1" => {
-            let doc = SubscriptionDoc::<SubscriptionSpecV1>::deserialize(document)
+            let doc = ResourceDoc::<SubscriptionSpecV1>::deserialize(document)
                 .map_err(|err| err.to_string())?;
-            let spec = doc.spec;
-            Subscription {
-                name: doc.metadata.name,
-                api_version: version.to_owned(),
-                pubsub_name: spec.pubsubname,
-                topic: spec.topic,
-                rules: Vec::new(),
-                // daprd always adds the v1 route as the catch-all, even when empty.
-                default_route: Some(spec.route),
-                dead_letter_topic: spec.dead_letter_topic.filter(|t| !t.is_empty()),
-                metadata: spec.metadata,
-                bulk_subscribe: spec.bulk_subscribe,
-                scopes: doc.scopes,
-                file: file.to_owned(),
-            }
+            let mut subscription = into_subscription(
+                ResourceDoc {
+                    api_version: doc.api_version,
+                    kind: doc.kind,
+                    metadata: doc.metadata,
+                    spec: doc.spec.into(),
+                    scopes: doc.scopes,
+                },
+                version,
+                file,
+            );
+            // daprd always adds the v1 route as the catch-all, even when empty.
+            subscription.default_route.get_or_insert_default();
+            subscription
         }
         other => {
             return Err(format!(
