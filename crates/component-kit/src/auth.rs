@@ -27,24 +27,21 @@ pub fn authenticate_user(
     }
 }
 
-/// A call only Dapr may make must carry `dapr-api-token: <app_api_token>` when a token is
-/// configured (`None` or empty: not enforced, as with a sidecar started without `APP_API_TOKEN`).
+/// A call only Dapr may make (deliveries, `/job/…`, invocations) must carry
+/// `dapr-api-token: <app_api_token>`. Fails closed: with no token configured (`None` or empty,
+/// e.g. `spin up` without `SPIN_VARIABLE_APP_API_TOKEN`, or a cluster whose operator forgot the
+/// variable) nobody may call, rather than everybody.
 pub fn check_app_token(request: &Request, app_api_token: Option<&str>) -> Result<(), ApiError> {
     match app_api_token {
-        Some(token) if !token.is_empty() && header(request, "dapr-api-token") != Some(token) => {
-            Err(ApiError::Unauthorized(
-                "missing or wrong dapr-api-token".to_owned(),
-            ))
+        Some(token) if !token.is_empty() => {
+            if header(request, "dapr-api-token") == Some(token) {
+                Ok(())
+            } else {
+                Err(ApiError::Unauthorized(
+                    "missing or wrong dapr-api-token".to_owned(),
+                ))
+            }
         }
-        _ => Ok(()),
-    }
-}
-
-/// Like [`check_app_token`], but failing closed: with no token configured nobody may call. For
-/// routes that must never be open (internal invocations).
-pub fn require_app_token(request: &Request, app_api_token: Option<&str>) -> Result<(), ApiError> {
-    match app_api_token {
-        Some(token) if !token.is_empty() => check_app_token(request, Some(token)),
         _ => Err(ApiError::Unauthorized(
             "this route only accepts calls through Dapr, and no app_api_token is configured"
                 .to_owned(),
@@ -65,31 +62,22 @@ mod tests {
     }
 
     #[test]
-    fn the_app_token_is_required_when_configured() {
-        assert!(check_app_token(&request(&[("dapr-api-token", "s3")]), Some("s3")).is_ok());
-        for wrong in [request(&[]), request(&[("dapr-api-token", "nope")])] {
-            let err = check_app_token(&wrong, Some("s3")).unwrap_err();
-            assert_eq!(err.status(), 401);
-        }
-        assert!(check_app_token(&request(&[]), None).is_ok());
-        assert!(check_app_token(&request(&[]), Some("")).is_ok());
-    }
-
-    #[test]
-    fn a_required_app_token_fails_closed_without_one_configured() {
+    fn the_app_token_is_required_and_fails_closed_without_one_configured() {
         let with_token = request(&[("dapr-api-token", "s3")]);
-        assert!(require_app_token(&with_token, Some("s3")).is_ok());
-        assert_eq!(
-            require_app_token(&request(&[]), Some("s3"))
-                .unwrap_err()
-                .status(),
-            401
-        );
-        for unset in [None, Some("")] {
+        assert!(check_app_token(&with_token, Some("s3")).is_ok());
+        for wrong in [request(&[]), request(&[("dapr-api-token", "nope")])] {
             assert_eq!(
-                require_app_token(&with_token, unset).unwrap_err().status(),
+                check_app_token(&wrong, Some("s3")).unwrap_err().status(),
                 401
             );
+        }
+        for unset in [None, Some("")] {
+            assert_eq!(
+                check_app_token(&with_token, unset).unwrap_err().status(),
+                401
+            );
+            let empty = request(&[("dapr-api-token", "")]);
+            assert_eq!(check_app_token(&empty, unset).unwrap_err().status(), 401);
         }
     }
 

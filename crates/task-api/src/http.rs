@@ -4,7 +4,7 @@ use crate::idempotency::{Idempotency, IdempotencyKey};
 use crate::operations::Change;
 use crate::store::Written;
 use crate::{APP_ID, ApiError, App, Runtime, jobs};
-use component_kit::auth::{authenticate_user, require_app_token};
+use component_kit::auth::{authenticate_user, check_app_token};
 use component_kit::health::health;
 use component_kit::log::RequestLog;
 use component_kit::request::{etag, if_match, json_body, query_pairs};
@@ -120,7 +120,7 @@ pub async fn route<R: Runtime>(
             only(method, &[Method::POST], "POST")?;
             // Only Dapr (invocation from recurring-task-service, per dapr/config.yaml) calls this:
             // without a configured token nobody may.
-            require_app_token(request, app.config.app_api_token.as_deref())?;
+            check_app_token(request, app.config.app_api_token.as_deref())?;
             let body = json_body(request)?;
             let occurrence: OccurrenceRequest = serde_json::from_value(body)
                 .map_err(|e| FieldError::general(format!("not an occurrence request: {e}")))?;

@@ -119,24 +119,35 @@ async fn only_dapr_with_the_app_token_may_call_it() {
     assert_eq!(get.status, 405);
 }
 
+/// Routes only Dapr calls fail closed: with no `app_api_token` configured (as under `spin up`
+/// without the variable) they refuse everyone, even a caller that sends an empty token.
 #[tokio::test]
-async fn with_no_app_token_configured_it_is_closed() {
+async fn with_no_app_token_configured_dapr_only_routes_are_closed() {
     let sidecar = dapr_sidecar::Sidecar::new(dapr_sidecar::SidecarConfig::default());
     let component = todo_tests::component_with(
         "chat-api",
         Arc::new(todo_tests::SidecarOutbound(sidecar.clone())),
         &[("app_api_token", "")],
     );
-    let request = http::Request::post(format!("http://localhost:3000{PATH}"))
-        .header("content-type", "application/json")
-        .header("dapr-api-token", "")
-        .body(bytes::Bytes::from(
-            serde_json::to_vec(&request(Uuid::new_v4(), 0)).unwrap(),
-        ))
-        .unwrap();
-    let response = component.send(request).await;
-    assert_eq!(response.status(), 401);
+    for (path, body) in [
+        (PATH, request(Uuid::new_v4(), 0)),
+        ("/job/outbox-sweep", json!({})),
+    ] {
+        for token in [None, Some("")] {
+            let mut builder = http::Request::post(format!("http://localhost:3000{path}"))
+                .header("content-type", "application/json");
+            if let Some(token) = token {
+                builder = builder.header("dapr-api-token", token);
+            }
+            let request = builder
+                .body(bytes::Bytes::from(serde_json::to_vec(&body).unwrap()))
+                .unwrap();
+            let response = component.send(request).await;
+            assert_eq!(response.status(), 401, "{path} with token {token:?}");
+        }
+    }
     assert!(sidecar.published().is_empty());
+    assert!(sidecar.state_snapshot("statestore").is_empty());
 }
 
 #[tokio::test]
