@@ -13,6 +13,7 @@ pub mod log;
 pub mod request;
 #[cfg(target_arch = "wasm32")]
 pub mod spin;
+pub mod state;
 pub mod subscriber;
 
 pub use error::ApiError;

@@ -9,6 +9,7 @@ use crate::events::topic_of;
 use crate::{ApiError, Runtime};
 use chrono::{DateTime, Utc};
 use component_kit::log::warn;
+pub(crate) use component_kit::state::{backoff, unreadable};
 use dapr_client::{CloudEvent, DaprClient, DaprError, StateItem, TransactionOp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -143,18 +144,7 @@ pub fn bucket_key(user: &str, bucket: u8) -> String {
 }
 
 /// User ids come from tokens: keep keys printable and free of Dapr's `||` separator.
-pub(crate) fn escape_user(user: &str) -> String {
-    let mut out = String::with_capacity(user.len());
-    for byte in user.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'@' => {
-                out.push(byte as char)
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
-}
+pub(crate) use component_kit::state::escape_key_part as escape_user;
 
 impl<'a, R: Runtime> Store<'a, R> {
     /// The retry loop of a write to `bucket` (see [`Attempts`]).
@@ -332,26 +322,11 @@ pub fn due_after_commit(
         .collect()
 }
 
-/// Wait before retrying a lost optimistic-concurrency race: full jitter over a window that doubles
-/// per attempt, capped at 64 ms.
-pub async fn backoff<R: Runtime>(runtime: &R, attempt: u32) {
-    let window_micros = 1000u128 << attempt.min(6);
-    let jitter = (Uuid::new_v4().as_u128() % window_micros) as u64;
-    runtime
-        .sleep(std::time::Duration::from_micros(jitter))
-        .await;
-}
-
 fn empty_bucket() -> Bucket {
     Bucket {
         schema_version: BUCKET_SCHEMA_VERSION,
         ..Bucket::default()
     }
-}
-
-/// A stored document that does not parse as the shape we write: a bug or a hand-edited store.
-pub(crate) fn unreadable(key: &str, cause: &str) -> ApiError {
-    ApiError::Internal(format!("stored document {key} is unreadable: {cause}"))
 }
 
 #[cfg(test)]
