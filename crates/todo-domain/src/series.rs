@@ -603,6 +603,72 @@ mod next_occurrence_tests {
         }
     }
 
+    /// The examples of docs/contracts.md, "Next occurrence".
+    #[test]
+    fn the_contracts_examples_hold() {
+        let due_of = |rule: &str, due: &str, mode: &str, done: &str| {
+            let task = first(
+                json!({"title": "x", "due_date": due, "recurrence_rule": rule,
+                                    "repeat_from": mode}),
+            );
+            let at = utc(done);
+            next(&completed(task, at), at).map(|r| {
+                let due = r.task["due_date"].as_str().unwrap().to_owned();
+                (due, r.occurrence_index)
+            })
+        };
+        let some = |due: &str, index: u32| Some((due.to_owned(), index));
+        let cases = [
+            (
+                "every 3 days",
+                "2026-03-08T09:00:00Z",
+                "2026-03-10T18:00:00Z",
+                some("2026-03-11T09:00:00Z", 1),
+                some("2026-03-13T09:00:00Z", 1),
+            ),
+            (
+                "daily",
+                "2026-03-10T09:00:00Z",
+                "2026-03-13T12:00:00Z",
+                some("2026-03-14T09:00:00Z", 4),
+                some("2026-03-14T09:00:00Z", 1),
+            ),
+            (
+                "FREQ=MONTHLY",
+                "2026-01-31T09:00:00Z",
+                "2026-01-30T09:00:00Z",
+                some("2026-03-31T09:00:00Z", 1),
+                some("2026-03-30T09:00:00Z", 1),
+            ),
+            (
+                "FREQ=WEEKLY;BYDAY=MO",
+                "2026-03-02T09:00:00Z",
+                "2026-03-04T18:00:00Z",
+                some("2026-03-09T09:00:00Z", 1),
+                some("2026-03-09T09:00:00Z", 1),
+            ),
+            (
+                "FREQ=WEEKLY;BYDAY=MO",
+                "2026-03-02T09:00:00Z",
+                "2026-03-09T07:00:00Z",
+                some("2026-03-09T09:00:00Z", 1),
+                some("2026-03-16T09:00:00Z", 1),
+            ),
+        ];
+        for (rule, due, done, from_due, from_completion) in cases {
+            assert_eq!(
+                due_of(rule, due, "due_date", done),
+                from_due,
+                "{rule} {done}"
+            );
+            assert_eq!(
+                due_of(rule, due, "completion", done),
+                from_completion,
+                "{rule} {done}"
+            );
+        }
+    }
+
     #[test]
     fn completion_mode_keeps_a_due_time_that_falls_in_a_dst_gap_on_the_completion_date() {
         let berlin = chrono_tz::Europe::Berlin;
