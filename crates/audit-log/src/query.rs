@@ -5,12 +5,11 @@
 //! filters, so the next page starts strictly after that entry: entries stored between pages
 //! neither repeat nor shift the ones that stay.
 use crate::entry::{Entry, Position};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use todo_domain::fields::parse_instant;
+use todo_domain::query::{decode_cursor, encode_cursor};
 use todo_domain::{FieldError, TaskEventType};
 use uuid::Uuid;
 
@@ -156,7 +155,7 @@ impl AuditQuery {
             return Err(FieldError::new("to", "must be later than from"));
         }
         if let Some(cursor) = cursor {
-            let cursor = decode_cursor(cursor)?;
+            let cursor: Cursor = decode_cursor(cursor)?;
             if cursor.q != query.fingerprint() {
                 return Err(FieldError::new(
                     "cursor",
@@ -237,18 +236,6 @@ impl AuditQuery {
         }
         format!("{hash:016x}")
     }
-}
-
-fn encode_cursor(cursor: &Cursor) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).expect("a cursor always serialises"))
-}
-
-fn decode_cursor(cursor: &str) -> Result<Cursor, FieldError> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or_else(|| FieldError::new("cursor", "is not a cursor returned by this API"))
 }
 
 #[cfg(test)]

@@ -181,7 +181,7 @@ impl ListQuery {
         query.descending =
             order.unwrap_or(!matches!(query.sort, SortField::Title | SortField::DueDate));
         if let Some(cursor) = cursor {
-            let position = decode_cursor(&cursor)?;
+            let position: CursorPosition = decode_cursor(&cursor)?;
             if position.q != query.fingerprint() {
                 return Err(FieldError::new(
                     "cursor",
@@ -340,11 +340,14 @@ fn parse_bool(value: &str, field: &str) -> Result<bool, FieldError> {
     }
 }
 
-fn encode_cursor(position: &CursorPosition) -> String {
+/// An opaque page cursor: a position, as URL-safe base64 of its JSON. Shared by every paged
+/// query of the app (tasks here, the audit log).
+pub fn encode_cursor<P: serde::Serialize>(position: &P) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(position).expect("a cursor always serialises"))
 }
 
-fn decode_cursor(cursor: &str) -> Result<CursorPosition, FieldError> {
+/// The position in a cursor made by [`encode_cursor`]; anything else is a 400 naming `cursor`.
+pub fn decode_cursor<P: serde::de::DeserializeOwned>(cursor: &str) -> Result<P, FieldError> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
