@@ -2,47 +2,49 @@
 use crate::entry::Entry;
 use crate::query::AuditQuery;
 use crate::write::Outcome;
-use crate::{APP_ID, ApiError, App, Runtime};
+use crate::{APP_ID, ApiError, App, Config, Runtime};
 use component_kit::auth::{authenticate_user, check_app_token};
 use component_kit::health::health;
 use component_kit::log::RequestLog;
 use component_kit::request::query_pairs;
 use component_kit::subscriber::{Admission, Rejection, Subscriber, event_id};
-use component_kit::{Request, Response, json_response, only};
+use component_kit::{Request, Response, Routes, json_response, only};
 use dapr_client::CloudEvent;
 use http::Method;
 use todo_domain::event::EVENT_SCHEMA_VERSION;
 
-pub async fn route<R: Runtime>(
-    app: &App<R>,
-    request: &Request,
-    log: &mut RequestLog,
-) -> Result<Response, ApiError> {
-    let method = request.method();
-    match request.uri().path().trim_end_matches('/') {
-        "/audit/healthz" => {
-            log.route = "/audit/healthz";
-            health(method, APP_ID)
-        }
-        "/audit/task-events" => {
-            log.route = "/audit/task-events";
-            only(method, &[Method::POST], "POST")?;
-            check_app_token(request, app.config.app_api_token.as_deref())?;
-            deliver(app, request, log).await
-        }
-        "/audit/log" => {
-            log.route = "/audit/log";
-            only(method, &[Method::GET], "GET")?;
-            let user =
-                authenticate_user(request, &app.config.jwt_secret, app.runtime().now(), log)?;
-            let pairs = query_pairs(request);
-            let query = AuditQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-            let page = app.store()?.page(&user, &query).await?;
-            Ok(json_response(200, &page))
-        }
-        _ => {
-            log.route = "unmatched";
-            Err(ApiError::NotFound)
+impl<R: Runtime> Routes<R> for Config {
+    async fn route(
+        app: &App<R>,
+        request: &Request,
+        log: &mut RequestLog,
+    ) -> Result<Response, ApiError> {
+        let method = request.method();
+        match request.uri().path().trim_end_matches('/') {
+            "/audit/healthz" => {
+                log.route = "/audit/healthz";
+                health(method, APP_ID)
+            }
+            "/audit/task-events" => {
+                log.route = "/audit/task-events";
+                only(method, &[Method::POST], "POST")?;
+                check_app_token(request, app.config.app_api_token.as_deref())?;
+                deliver(app, request, log).await
+            }
+            "/audit/log" => {
+                log.route = "/audit/log";
+                only(method, &[Method::GET], "GET")?;
+                let user =
+                    authenticate_user(request, &app.config.jwt_secret, app.runtime().now(), log)?;
+                let pairs = query_pairs(request);
+                let query = AuditQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+                let page = crate::store(app)?.page(&user, &query).await?;
+                Ok(json_response(200, &page))
+            }
+            _ => {
+                log.route = "unmatched";
+                Err(ApiError::NotFound)
+            }
         }
     }
 }
@@ -72,7 +74,7 @@ async fn deliver<R: Runtime>(
 /// Store one delivered event: bad data can never be stored (DROP); the store unreachable or
 /// contended, or misconfigured, may recover (RETRY).
 async fn record<R: Runtime>(app: &App<R>, event: &CloudEvent) -> Result<(), Rejection> {
-    let store = app.store().map_err(|e| Rejection::Retry(e.to_string()))?;
+    let store = crate::store(app).map_err(|e| Rejection::Retry(e.to_string()))?;
     let entry = Entry::from_event(event, app.runtime().now()).map_err(Rejection::Drop)?;
     match store.append(&entry).await {
         Ok(Outcome::Stored | Outcome::AlreadyStored | Outcome::Expired) => Ok(()),

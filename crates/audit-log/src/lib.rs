@@ -22,8 +22,6 @@ pub use component_kit::{ApiError, Runtime};
 pub use entry::Entry;
 pub use query::{AuditPage, AuditQuery};
 
-use dapr_client::DaprClient;
-
 pub const APP_ID: &str = "audit-service";
 
 /// Settings, read from Spin variables by the component.
@@ -51,38 +49,16 @@ impl Config {
     }
 }
 
-pub struct App<R> {
-    dapr: DaprClient<R>,
-    config: Config,
-}
+/// audit-service (see [`component_kit::Service`]); its routes are in `http`.
+pub type App<R> = component_kit::Service<R, Config>;
 
-impl<R: Runtime> App<R> {
-    pub fn new(dapr_url: &str, runtime: R, config: Config) -> Self {
-        Self {
-            dapr: DaprClient::new(dapr_url, runtime),
-            config,
-        }
-    }
-
-    /// Serve one request and write its log line.
-    pub async fn handle(&self, request: ::http::Request<Vec<u8>>) -> ::http::Response<Vec<u8>> {
-        let mut log = component_kit::log::RequestLog::start(&request);
-        let result = http::route(self, &request, &mut log).await;
-        component_kit::finish(log, result)
-    }
-
-    /// The audit log in the state store, with the configured retention.
-    pub fn store(&self) -> Result<store::AuditStore<'_, R>, ApiError> {
-        let retention = layout::Retention::parse(self.config.retention_days.as_deref())
-            .map_err(ApiError::Internal)?;
-        Ok(store::AuditStore {
-            dapr: &self.dapr,
-            state_store: &self.config.state_store,
-            retention,
-        })
-    }
-
-    fn runtime(&self) -> &R {
-        self.dapr.transport()
-    }
+/// The audit log in `app`'s state store, with the configured retention.
+pub fn store<R: Runtime>(app: &App<R>) -> Result<store::AuditStore<'_, R>, ApiError> {
+    let retention = layout::Retention::parse(app.config.retention_days.as_deref())
+        .map_err(ApiError::Internal)?;
+    Ok(store::AuditStore {
+        dapr: &app.dapr,
+        state_store: &app.config.state_store,
+        retention,
+    })
 }

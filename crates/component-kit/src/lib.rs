@@ -19,7 +19,7 @@ pub mod subscriber;
 pub use error::ApiError;
 
 use chrono::{DateTime, Utc};
-use dapr_client::Transport;
+use dapr_client::{DaprClient, Transport};
 use std::future::Future;
 use std::time::Duration;
 
@@ -33,6 +33,47 @@ pub type Response = http::Response<Vec<u8>>;
 pub trait Runtime: Transport {
     fn now(&self) -> DateTime<Utc>;
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()>;
+}
+
+/// A component's service: its Dapr client and its settings. What it answers is the [`Routes`] of
+/// its settings type, so every service is `Service<R, ItsConfig>` with one `handle`.
+pub struct Service<R, C> {
+    pub dapr: DaprClient<R>,
+    pub config: C,
+}
+
+impl<R: Runtime, C> Service<R, C> {
+    /// `dapr_url` like `http://127.0.0.1:3500`.
+    pub fn new(dapr_url: &str, runtime: R, config: C) -> Self {
+        Self {
+            dapr: DaprClient::new(dapr_url, runtime),
+            config,
+        }
+    }
+
+    /// The host's side: outbound HTTP, the clock, waiting.
+    pub fn runtime(&self) -> &R {
+        self.dapr.transport()
+    }
+}
+
+/// The routes of a service, implemented on its settings type (see [`Service`]).
+pub trait Routes<R: Runtime>: Sized {
+    /// Answer one request, recording what it did in `log`.
+    fn route(
+        service: &Service<R, Self>,
+        request: &Request,
+        log: &mut log::RequestLog,
+    ) -> impl Future<Output = Result<Response, ApiError>>;
+}
+
+impl<R: Runtime, C: Routes<R>> Service<R, C> {
+    /// Serve one request and write its log line.
+    pub async fn handle(&self, request: Request) -> Response {
+        let mut log = log::RequestLog::start(&request);
+        let result = C::route(self, &request, &mut log).await;
+        finish(log, result)
+    }
 }
 
 /// Answer a request from its handler's result: an error becomes its JSON response (its cause

@@ -43,6 +43,18 @@ pub fn json_body(request: &http::Request<Vec<u8>>) -> Result<Value, ApiError> {
     Ok(value)
 }
 
+/// The path's segments after the leading `/`, a trailing `/` ignored: `/api/tasks/` →
+/// `["api", "tasks"]`. Routes match on the slice.
+pub fn path_segments(request: &http::Request<Vec<u8>>) -> Vec<&str> {
+    request
+        .uri()
+        .path()
+        .trim_end_matches('/')
+        .split('/')
+        .skip(1)
+        .collect()
+}
+
 /// Decoded query-string pairs.
 pub fn query_pairs(request: &http::Request<Vec<u8>>) -> Vec<(String, String)> {
     request
@@ -77,4 +89,20 @@ pub fn if_match(request: &http::Request<Vec<u8>>) -> Result<Option<u64>, ApiErro
 /// The `ETag` of a document version: `"3"`, quotes included.
 pub fn etag(version: u64) -> String {
     format!("\"{version}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_ignore_the_leading_and_a_trailing_slash() {
+        let request = |path: &str| http::Request::get(path).body(Vec::new()).unwrap();
+        assert_eq!(path_segments(&request("/api/tasks/")), ["api", "tasks"]);
+        assert_eq!(
+            path_segments(&request("/job/outbox-sweep")),
+            ["job", "outbox-sweep"]
+        );
+        assert!(path_segments(&request("/")).is_empty());
+    }
 }

@@ -28,9 +28,10 @@ pub use component_kit::{ApiError, Runtime};
 use component_kit::auth::check_app_token;
 use component_kit::health::health;
 use component_kit::log::RequestLog;
+use component_kit::request::path_segments;
 use component_kit::subscriber::{Admission, Subscriber, event_id};
 use component_kit::{Request, Response, only};
-use dapr_client::{DaprClient, DeliveryStatus};
+use dapr_client::DeliveryStatus;
 use http::Method;
 use todo_domain::event::EVENT_SCHEMA_VERSION;
 
@@ -57,31 +58,17 @@ impl Default for Config {
     }
 }
 
-pub struct App<R> {
-    dapr: DaprClient<R>,
-    config: Config,
-}
+/// recurring-task-service (see [`component_kit::Service`]).
+pub type App<R> = component_kit::Service<R, Config>;
 
-impl<R: Runtime> App<R> {
-    pub fn new(dapr_url: &str, runtime: R, config: Config) -> Self {
-        Self {
-            dapr: DaprClient::new(dapr_url, runtime),
-            config,
-        }
-    }
-
-    /// Serve one request and write its log line.
-    pub async fn handle(&self, request: Request) -> Response {
-        let mut log = RequestLog::start(&request);
-        let result = self.route(&request, &mut log).await;
-        component_kit::finish(log, result)
-    }
-
-    async fn route(&self, request: &Request, log: &mut RequestLog) -> Result<Response, ApiError> {
-        let path = request.uri().path().trim_end_matches('/');
-        let segments: Vec<&str> = path.split('/').skip(1).collect();
+impl<R: Runtime> component_kit::Routes<R> for Config {
+    async fn route(
+        app: &App<R>,
+        request: &Request,
+        log: &mut RequestLog,
+    ) -> Result<Response, ApiError> {
         let method = request.method();
-        match segments.as_slice() {
+        match path_segments(request).as_slice() {
             ["recurring", "healthz"] => {
                 log.route = "/recurring/healthz";
                 health(method, APP_ID)
@@ -89,13 +76,13 @@ impl<R: Runtime> App<R> {
             ["recurring", "task-completed"] => {
                 log.route = "/recurring/task-completed";
                 only(method, &[Method::POST], "POST")?;
-                check_app_token(request, self.config.app_api_token.as_deref())?;
-                Ok(self.deliver_completed(request, log).await.into_response())
+                check_app_token(request, app.config.app_api_token.as_deref())?;
+                Ok(deliver_completed(app, request, log).await.into_response())
             }
             ["recurring", "ignored"] => {
                 log.route = "/recurring/ignored";
                 only(method, &[Method::POST], "POST")?;
-                check_app_token(request, self.config.app_api_token.as_deref())?;
+                check_app_token(request, app.config.app_api_token.as_deref())?;
                 Ok(DeliveryStatus::Success.into_response())
             }
             _ => {
@@ -104,22 +91,25 @@ impl<R: Runtime> App<R> {
             }
         }
     }
+}
 
-    async fn deliver_completed(&self, request: &Request, log: &mut RequestLog) -> DeliveryStatus {
-        let subscriber = Subscriber {
-            dapr: &self.dapr,
-            state_store: &self.config.state_store,
-            known_schema_versions: &[EVENT_SCHEMA_VERSION],
-        };
-        match subscriber.admit(request, event_id, log).await {
-            Admission::Answer(status) => status,
-            Admission::Handle(accepted) => {
-                let outcome =
-                    completed::handle(&self.dapr, &self.config.chat_api, &accepted.event, log)
-                        .await
-                        .map(drop);
-                subscriber.settle(accepted, outcome, log).await
-            }
+async fn deliver_completed<R: Runtime>(
+    app: &App<R>,
+    request: &Request,
+    log: &mut RequestLog,
+) -> DeliveryStatus {
+    let subscriber = Subscriber {
+        dapr: &app.dapr,
+        state_store: &app.config.state_store,
+        known_schema_versions: &[EVENT_SCHEMA_VERSION],
+    };
+    match subscriber.admit(request, event_id, log).await {
+        Admission::Answer(status) => status,
+        Admission::Handle(accepted) => {
+            let outcome = completed::handle(&app.dapr, &app.config.chat_api, &accepted.event, log)
+                .await
+                .map(drop);
+            subscriber.settle(accepted, outcome, log).await
         }
     }
 }

@@ -117,14 +117,11 @@ fn app() -> App<FakeDapr> {
     app_with(Some(TOKEN))
 }
 
-impl App<FakeDapr> {
-    fn fake(&self) -> &FakeDapr {
-        self.dapr.transport()
-    }
+/// Test helpers on the service (a local trait: the service type is the kit's).
+trait Drive {
+    fn fake(&self) -> &FakeDapr;
 
-    fn send(&self, request: Request) -> Response {
-        block_on(self.handle(request))
-    }
+    fn send(&self, request: Request) -> Response;
 
     /// Deliver `event` to `path` as Dapr does; the delivery status.
     fn deliver(&self, path: &str, event: &Value) -> String {
@@ -145,6 +142,16 @@ impl App<FakeDapr> {
 
     fn script(&self, answers: impl IntoIterator<Item = Answer>) {
         self.fake().answers.borrow_mut().extend(answers);
+    }
+}
+
+impl Drive for App<FakeDapr> {
+    fn fake(&self) -> &FakeDapr {
+        self.dapr.transport()
+    }
+
+    fn send(&self, request: Request) -> Response {
+        block_on(self.handle(request))
     }
 }
 

@@ -3,12 +3,12 @@
 use crate::idempotency::{Idempotency, IdempotencyKey};
 use crate::operations::Change;
 use crate::store::Written;
-use crate::{APP_ID, ApiError, App, Runtime, jobs};
+use crate::{APP_ID, ApiError, App, Config, Runtime, jobs, tasks};
 use component_kit::auth::{authenticate_user, check_app_token};
 use component_kit::health::health;
 use component_kit::log::RequestLog;
-use component_kit::request::{etag, if_match, json_body, query_pairs};
-use component_kit::{Request, Response, json_response, only};
+use component_kit::request::{etag, if_match, json_body, path_segments, query_pairs};
+use component_kit::{Request, Response, Routes, json_response, only};
 use http::Method;
 use todo_domain::series::OccurrenceRequest;
 use todo_domain::{FieldError, ListQuery, Task, TaskDraft, TaskPatch};
@@ -16,135 +16,138 @@ use uuid::Uuid;
 
 const OPENAPI: &str = include_str!("../../../api/openapi.json");
 
-pub async fn route<R: Runtime>(
-    app: &App<R>,
-    request: &Request,
-    log: &mut RequestLog,
-) -> Result<Response, ApiError> {
-    let path = request.uri().path().trim_end_matches('/');
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
-    let method = request.method();
-    match segments.as_slice() {
-        ["api", "healthz"] => {
-            log.route = "/api/healthz";
-            health(method, APP_ID)
-        }
-        ["api", "openapi.json"] => {
-            log.route = "/api/openapi.json";
-            only(method, &[Method::GET], "GET")?;
-            Ok(http::Response::builder()
-                .status(200)
-                .header("content-type", "application/json")
-                .body(OPENAPI.as_bytes().to_vec())
-                .expect("valid response"))
-        }
-        ["api", "tasks"] => {
-            log.route = "/api/tasks";
-            only(method, &[Method::GET, Method::POST], "GET, POST")?;
-            let user = app.authenticate(request, log)?;
-            let tasks = app.tasks();
-            if method == Method::POST {
-                let body = json_body(request)?;
-                let draft = TaskDraft::from_json(&body)?;
-                let idempotency = idempotency_key(request)?.map(|key| Idempotency::new(key, &body));
-                let created = logged(log, tasks.create(&user, draft, idempotency).await?);
-                let mut response = task_response(201, &created.task);
-                if created.replayed {
-                    response.headers_mut().insert(
-                        "idempotency-replayed",
-                        http::HeaderValue::from_static("true"),
-                    );
-                }
-                Ok(response)
-            } else {
-                let pairs = query_pairs(request);
-                let query = ListQuery::parse(
-                    pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                    app.runtime().now(),
-                )?;
-                let page = logged(log, tasks.list(&user, &query).await?);
-                Ok(json_response(200, &page))
+impl<R: Runtime> Routes<R> for Config {
+    async fn route(
+        app: &App<R>,
+        request: &Request,
+        log: &mut RequestLog,
+    ) -> Result<Response, ApiError> {
+        let method = request.method();
+        match path_segments(request).as_slice() {
+            ["api", "healthz"] => {
+                log.route = "/api/healthz";
+                health(method, APP_ID)
             }
-        }
-        ["api", "tasks", id] => {
-            log.route = "/api/tasks/{id}";
-            only(
-                method,
-                &[Method::GET, Method::PATCH, Method::PUT, Method::DELETE],
-                "GET, PATCH, PUT, DELETE",
-            )?;
-            let user = app.authenticate(request, log)?;
-            let id = parse_id(id)?;
-            let tasks = app.tasks();
-            let task = match *method {
-                Method::GET => tasks.get(&user, id).await?,
-                Method::DELETE => {
-                    logged(log, tasks.delete(&user, id, if_match(request)?).await?);
-                    return Ok(http::Response::builder()
-                        .status(204)
-                        .body(Vec::new())
-                        .expect("valid response"));
+            ["api", "openapi.json"] => {
+                log.route = "/api/openapi.json";
+                only(method, &[Method::GET], "GET")?;
+                Ok(http::Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(OPENAPI.as_bytes().to_vec())
+                    .expect("valid response"))
+            }
+            ["api", "tasks"] => {
+                log.route = "/api/tasks";
+                only(method, &[Method::GET, Method::POST], "GET, POST")?;
+                let user = authenticate(app, request, log)?;
+                let tasks = tasks(app);
+                if method == Method::POST {
+                    let body = json_body(request)?;
+                    let draft = TaskDraft::from_json(&body)?;
+                    let idempotency =
+                        idempotency_key(request)?.map(|key| Idempotency::new(key, &body));
+                    let created = logged(log, tasks.create(&user, draft, idempotency).await?);
+                    let mut response = task_response(201, &created.task);
+                    if created.replayed {
+                        response.headers_mut().insert(
+                            "idempotency-replayed",
+                            http::HeaderValue::from_static("true"),
+                        );
+                    }
+                    Ok(response)
+                } else {
+                    let pairs = query_pairs(request);
+                    let query = ListQuery::parse(
+                        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                        app.runtime().now(),
+                    )?;
+                    let page = logged(log, tasks.list(&user, &query).await?);
+                    Ok(json_response(200, &page))
                 }
-                Method::PATCH => {
-                    let change = Change::Patch(TaskPatch::from_json(&json_body(request)?)?);
-                    tasks.update(&user, id, change, if_match(request)?).await?
-                }
-                _ => {
-                    let change = Change::Replace(TaskDraft::from_json(&json_body(request)?)?);
-                    tasks.update(&user, id, change, if_match(request)?).await?
-                }
-            };
-            Ok(task_response(200, &logged(log, task)))
-        }
-        ["api", "tasks", id, action @ ("complete" | "reopen")] => {
-            let complete = *action == "complete";
-            log.route = if complete {
-                "/api/tasks/{id}/complete"
-            } else {
-                "/api/tasks/{id}/reopen"
-            };
-            only(method, &[Method::POST], "POST")?;
-            let user = app.authenticate(request, log)?;
-            let id = parse_id(id)?;
-            let expected = if_match(request)?;
-            let tasks = app.tasks();
-            let task = if complete {
-                tasks.complete(&user, id, expected).await?
-            } else {
-                tasks.reopen(&user, id, expected).await?
-            };
-            Ok(task_response(200, &logged(log, task)))
-        }
-        ["api", "internal", "occurrences"] => {
-            log.route = "/api/internal/occurrences";
-            only(method, &[Method::POST], "POST")?;
-            // Only Dapr (invocation from recurring-task-service, per dapr/config.yaml) calls this:
-            // without a configured token nobody may.
-            check_app_token(request, app.config.app_api_token.as_deref())?;
-            let body = json_body(request)?;
-            let occurrence: OccurrenceRequest = serde_json::from_value(body)
-                .map_err(|e| FieldError::general(format!("not an occurrence request: {e}")))?;
-            log.user = Some(occurrence.user_id.clone());
-            let created = logged(log, app.tasks().create_occurrence(&occurrence).await?);
-            let status = if created.replayed { 200 } else { 201 };
-            Ok(task_response(status, &created.task))
-        }
-        ["job", name] => {
-            log.route = "/job/{name}";
-            only(method, &[Method::POST], "POST")?;
-            jobs::trigger(app, name, request).await
-        }
-        _ => {
-            log.route = "unmatched";
-            Err(ApiError::NotFound)
+            }
+            ["api", "tasks", id] => {
+                log.route = "/api/tasks/{id}";
+                only(
+                    method,
+                    &[Method::GET, Method::PATCH, Method::PUT, Method::DELETE],
+                    "GET, PATCH, PUT, DELETE",
+                )?;
+                let user = authenticate(app, request, log)?;
+                let id = parse_id(id)?;
+                let tasks = tasks(app);
+                let task = match *method {
+                    Method::GET => tasks.get(&user, id).await?,
+                    Method::DELETE => {
+                        logged(log, tasks.delete(&user, id, if_match(request)?).await?);
+                        return Ok(http::Response::builder()
+                            .status(204)
+                            .body(Vec::new())
+                            .expect("valid response"));
+                    }
+                    Method::PATCH => {
+                        let change = Change::Patch(TaskPatch::from_json(&json_body(request)?)?);
+                        tasks.update(&user, id, change, if_match(request)?).await?
+                    }
+                    _ => {
+                        let change = Change::Replace(TaskDraft::from_json(&json_body(request)?)?);
+                        tasks.update(&user, id, change, if_match(request)?).await?
+                    }
+                };
+                Ok(task_response(200, &logged(log, task)))
+            }
+            ["api", "tasks", id, action @ ("complete" | "reopen")] => {
+                let complete = *action == "complete";
+                log.route = if complete {
+                    "/api/tasks/{id}/complete"
+                } else {
+                    "/api/tasks/{id}/reopen"
+                };
+                only(method, &[Method::POST], "POST")?;
+                let user = authenticate(app, request, log)?;
+                let id = parse_id(id)?;
+                let expected = if_match(request)?;
+                let tasks = tasks(app);
+                let task = if complete {
+                    tasks.complete(&user, id, expected).await?
+                } else {
+                    tasks.reopen(&user, id, expected).await?
+                };
+                Ok(task_response(200, &logged(log, task)))
+            }
+            ["api", "internal", "occurrences"] => {
+                log.route = "/api/internal/occurrences";
+                only(method, &[Method::POST], "POST")?;
+                // Only Dapr (invocation from recurring-task-service, per dapr/config.yaml) calls this:
+                // without a configured token nobody may.
+                check_app_token(request, app.config.app_api_token.as_deref())?;
+                let body = json_body(request)?;
+                let occurrence: OccurrenceRequest = serde_json::from_value(body)
+                    .map_err(|e| FieldError::general(format!("not an occurrence request: {e}")))?;
+                log.user = Some(occurrence.user_id.clone());
+                let created = logged(log, tasks(app).create_occurrence(&occurrence).await?);
+                let status = if created.replayed { 200 } else { 201 };
+                Ok(task_response(status, &created.task))
+            }
+            ["job", name] => {
+                log.route = "/job/{name}";
+                only(method, &[Method::POST], "POST")?;
+                jobs::trigger(app, name, request).await
+            }
+            _ => {
+                log.route = "unmatched";
+                Err(ApiError::NotFound)
+            }
         }
     }
 }
 
-impl<R: Runtime> App<R> {
-    fn authenticate(&self, request: &Request, log: &mut RequestLog) -> Result<String, ApiError> {
-        authenticate_user(request, &self.config.jwt_secret, self.runtime().now(), log)
-    }
+fn authenticate<R: Runtime>(
+    app: &App<R>,
+    request: &Request,
+    log: &mut RequestLog,
+) -> Result<String, ApiError> {
+    authenticate_user(request, &app.config.jwt_secret, app.runtime().now(), log)
 }
 
 /// Record the events an operation published in the request log; answer what it answered.

@@ -14,7 +14,7 @@ pub async fn trigger<R: Runtime>(
     check_app_token(request, app.config.app_api_token.as_deref())?;
     match name {
         SWEEP_JOB => {
-            let report = app.tasks().store().sweep(app.runtime().now()).await?;
+            let report = crate::tasks(app).store().sweep(app.runtime().now()).await?;
             Ok(json_response(200, &report))
         }
         // An unknown job: 404 tells Dapr the trigger is done and not to retry.

@@ -22,8 +22,6 @@ pub mod sweep;
 pub use component_kit::{ApiError, Runtime};
 pub use operations::Tasks;
 
-use dapr_client::DaprClient;
-
 pub const APP_ID: &str = "chat-api";
 
 /// Settings, read from Spin variables by the component.
@@ -48,34 +46,12 @@ impl Config {
     }
 }
 
-pub struct App<R> {
-    dapr: DaprClient<R>,
-    config: Config,
-}
+/// chat-api: the task service (see [`component_kit::Service`]); its routes are in `http`.
+pub type App<R> = component_kit::Service<R, Config>;
 
-impl<R: Runtime> App<R> {
-    pub fn new(dapr_url: &str, runtime: R, config: Config) -> Self {
-        Self {
-            dapr: DaprClient::new(dapr_url, runtime),
-            config,
-        }
-    }
-
-    /// Serve one request and write its log line.
-    pub async fn handle(&self, request: ::http::Request<Vec<u8>>) -> ::http::Response<Vec<u8>> {
-        let mut log = component_kit::log::RequestLog::start(&request);
-        let result = http::route(self, &request, &mut log).await;
-        component_kit::finish(log, result)
-    }
-
-    /// The task operations, for entry points other than the REST routes.
-    pub fn tasks(&self) -> Tasks<'_, R> {
-        Tasks::new(&self.dapr, &self.config.state_store, &self.config.pubsub)
-    }
-
-    fn runtime(&self) -> &R {
-        self.dapr.transport()
-    }
+/// The task operations of `app`, for entry points other than the REST routes.
+pub fn tasks<R: Runtime>(app: &App<R>) -> Tasks<'_, R> {
+    Tasks::new(&app.dapr, &app.config.state_store, &app.config.pubsub)
 }
 
 #[cfg(test)]
