@@ -19,7 +19,7 @@
 //!    anything transient RETRY.
 //!
 //! Both delivery routes accept only calls through Dapr (`dapr-api-token`) and refuse everyone
-//! when no `app_api_token` is configured. [`App::handle`] takes one request and returns one
+//! when no `app_api_token` is configured. `App::handle` takes one request and returns one
 //! response; the Spin component is a thin adapter, and tests drive the same code natively.
 pub mod completed;
 
