@@ -19,11 +19,22 @@ pub fn skips_are_failures() -> bool {
 /// `TODO_TESTS_REQUIRE_ALL`.
 pub fn require_tool(tool: &str, test: &str) -> Option<std::path::PathBuf> {
     let found = find_on_path(tool, std::env::var_os("PATH").as_deref());
-    decide(found, tool, test, skips_are_failures()).unwrap_or_else(|message| panic!("{message}"))
+    let decided = decide(found, tool, test, skips_are_failures())
+        .unwrap_or_else(|message| panic!("{message}"));
+    if decided.is_none() {
+        // Straight to stderr, not eprintln!: libtest captures the print macros of passing
+        // tests, and .ci/run must see this line.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{SKIP_MARKER} {test}: `{tool}` is not on the PATH (bash .ci/run installs it)"
+        );
+    }
+    decided
 }
 
-/// The decision, apart from the environment: the tool, a skip (`Ok(None)`, line printed), or the
-/// failure message.
+/// The decision, apart from the environment and the output: the tool, a skip (`Ok(None)`), or
+/// the failure message.
 fn decide(
     found: Option<std::path::PathBuf>,
     tool: &str,
@@ -36,16 +47,7 @@ fn decide(
             "{test} needs `{tool}`, which is not on the PATH, and {REQUIRE_ALL_ENV} forbids skipping \
              (.ci/run installs it)"
         )),
-        None => {
-            // Straight to stderr, not eprintln!: libtest captures the print macros of passing
-            // tests, and .ci/run must see this line.
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "{SKIP_MARKER} {test}: `{tool}` is not on the PATH (bash .ci/run installs it)"
-            );
-            Ok(None)
-        }
+        None => Ok(None),
     }
 }
 

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 pub const CHAT_API: &str = "chat-api";
 pub const RECURRING: &str = "recurring-task-service";
+pub const AUDIT: &str = "audit-service";
 pub const APP_TOKEN: &str = "recurring-stack-app-token";
 /// Bounds a hang only: every wait ends as soon as what it waits for happens.
 pub const HANG: Duration = Duration::from_secs(60);
@@ -125,12 +126,19 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Start the two apps on `clock` (call inside a multi-threaded tokio runtime).
+    /// Start chat-api and recurring-task-service on `clock` (call inside a multi-threaded tokio
+    /// runtime).
     pub fn start(clock: SharedClock) -> Stack {
+        Self::start_with(clock, &[CHAT_API, RECURRING])
+    }
+
+    /// Start these components of spin.toml on `clock`.
+    pub fn start_with(clock: SharedClock, ids: &[&str]) -> Stack {
         let outbound = Arc::new(Outbound::default());
         let app = todo_tests::app();
-        let components = [CHAT_API, RECURRING]
-            .into_iter()
+        let components = ids
+            .iter()
+            .copied()
             .map(|id| {
                 let mut variables = app.config(id).unwrap_or_else(|e| panic!("{e:#}")).variables;
                 variables.insert("app_api_token".into(), APP_TOKEN.into());
