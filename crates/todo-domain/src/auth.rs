@@ -1,7 +1,9 @@
 //! Bearer-token authentication: HS256 JWTs issued by the web front end (shared secret), `sub` =
 //! user id. Pure: the secret and the current time are passed in.
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use hmac::{Hmac, Mac};
+use jwt::{SignWithKey, VerifyWithKey};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECONDS: u64 = 30;
@@ -46,16 +48,12 @@ pub fn authenticate(
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
         _ => return Err(AuthError::NotBearer),
     };
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.set_required_spec_claims(&["exp", "sub"]);
-    // Time checks are done below against the caller's clock, so tests can move time.
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.leeway = LEEWAY_SECONDS;
-    let claims =
-        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
-            .map_err(|e| AuthError::Invalid(e.to_string()))?
-            .claims;
+    // `verify_with_key` refuses a header whose `alg` is not the key's (HS256), so `none` and
+    // RS/ES tokens fail; `Claims` requires `sub` and `exp`. Time checks are done below against
+    // the caller's clock, so tests can move time.
+    let claims: Claims = token
+        .verify_with_key(&hs256_key(secret))
+        .map_err(|e| AuthError::Invalid(e.to_string()))?;
     if claims.exp + LEEWAY_SECONDS < now_unix {
         return Err(AuthError::Expired);
     }
@@ -79,12 +77,13 @@ pub fn issue_token(secret: &[u8], user_id: &str, now_unix: u64, ttl_seconds: u64
         nbf: None,
         iat: Some(now_unix),
     };
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret),
-    )
-    .expect("HS256 signing cannot fail")
+    claims
+        .sign_with_key(&hs256_key(secret))
+        .expect("HS256 signing of plain claims cannot fail")
+}
+
+fn hs256_key(secret: &[u8]) -> Hmac<Sha256> {
+    Hmac::new_from_slice(secret).expect("HMAC accepts a key of any length")
 }
 
 #[cfg(test)]
@@ -142,12 +141,7 @@ mod tests {
             nbf: Some(NOW + 600),
             iat: None,
         };
-        let token = jsonwebtoken::encode(
-            &Header::default(),
-            &claims,
-            &EncodingKey::from_secret(SECRET),
-        )
-        .unwrap();
+        let token = claims.sign_with_key(&hs256_key(SECRET)).unwrap();
         assert_eq!(
             authenticate(Some(&bearer(&token)), SECRET, NOW),
             Err(AuthError::NotYetValid)
@@ -158,18 +152,65 @@ mod tests {
         );
     }
 
+    /// A token whose header says `none` (or any algorithm but HS256) is refused even when its
+    /// claims are fine: the classic JWT downgrade.
+    #[test]
+    fn a_token_with_another_algorithm_is_rejected() {
+        use base64::Engine as _;
+        let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let claims = b64(format!(r#"{{"sub":"mallory","exp":{}}}"#, NOW + 60).as_bytes());
+        for alg in ["none", "HS384", "RS256"] {
+            let signing_input = format!(
+                "{}.{claims}",
+                b64(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#).as_bytes())
+            );
+            // A correct HMAC-SHA256 under our key: only the header's `alg` is wrong.
+            let mut mac = hs256_key(SECRET);
+            mac.update(signing_input.as_bytes());
+            let signature = b64(&mac.finalize().into_bytes());
+            for token in [
+                format!("{signing_input}."),
+                format!("{signing_input}.{signature}"),
+            ] {
+                assert!(
+                    matches!(
+                        authenticate(Some(&bearer(&token)), SECRET, NOW),
+                        Err(AuthError::Invalid(_))
+                    ),
+                    "{alg}: {token}"
+                );
+            }
+        }
+    }
+
+    /// Tokens minted elsewhere (jsonwebtoken-style header with `typ`) verify the same.
+    #[test]
+    fn a_token_from_another_hs256_implementation_is_accepted() {
+        use base64::Engine as _;
+        let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let signing_input = format!(
+            "{}.{}",
+            b64(br#"{"typ":"JWT","alg":"HS256"}"#),
+            b64(format!(r#"{{"sub":"carol","exp":{},"iat":{NOW}}}"#, NOW + 60).as_bytes())
+        );
+        let mut mac = hs256_key(SECRET);
+        mac.update(signing_input.as_bytes());
+        let token = format!("{signing_input}.{}", b64(&mac.finalize().into_bytes()));
+        assert_eq!(
+            authenticate(Some(&bearer(&token)), SECRET, NOW).unwrap(),
+            "carol"
+        );
+    }
+
     #[test]
     fn a_token_without_exp_is_rejected() {
         #[derive(Serialize)]
         struct NoExp {
             sub: String,
         }
-        let token = jsonwebtoken::encode(
-            &Header::default(),
-            &NoExp { sub: "x".into() },
-            &EncodingKey::from_secret(SECRET),
-        )
-        .unwrap();
+        let token = NoExp { sub: "x".into() }
+            .sign_with_key(&hs256_key(SECRET))
+            .unwrap();
         assert!(matches!(
             authenticate(Some(&bearer(&token)), SECRET, NOW),
             Err(AuthError::Invalid(_))

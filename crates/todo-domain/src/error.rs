@@ -9,9 +9,12 @@ pub struct FieldError {
 }
 
 impl FieldError {
+    /// An error naming `field`. An empty name names nothing (a JSON key `""`): the error then
+    /// has no field, as `error.schema.json` wants every `field` non-empty.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
         Self {
-            field: Some(field.into()),
+            field: (!field.is_empty()).then_some(field),
             message: message.into(),
         }
     }

@@ -1,5 +1,6 @@
 //! Parsed task fields: each type can only hold a valid value ("parse, don't validate").
 use crate::error::FieldError;
+use crate::tz::Tz;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -261,13 +262,15 @@ pub fn parse_instant(raw: &str, field: &str) -> Result<DateTime<Utc>, FieldError
 /// reasoning happen in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct TimeZone(chrono_tz::Tz);
+pub struct TimeZone(Tz);
 
 impl TimeZone {
-    pub const UTC: TimeZone = TimeZone(chrono_tz::UTC);
+    pub const UTC: TimeZone = TimeZone(Tz::UTC);
 
+    /// Exactly a name of the tz database (case-sensitive, no surrounding spaces): the `enum` of
+    /// `TimeZone` in `schemas/task.schema.json`, which a test keeps equal to this list.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        raw.trim().parse::<chrono_tz::Tz>().map(Self).map_err(|_| {
+        Tz::named(raw).map(Self).ok_or_else(|| {
             FieldError::new(
                 "time_zone",
                 format!("{raw:?} is not an IANA time zone name, e.g. UTC or Europe/Berlin"),
@@ -275,7 +278,7 @@ impl TimeZone {
         })
     }
 
-    pub fn tz(self) -> chrono_tz::Tz {
+    pub fn tz(self) -> Tz {
         self.0
     }
 
@@ -290,8 +293,8 @@ impl Default for TimeZone {
     }
 }
 
-impl From<chrono_tz::Tz> for TimeZone {
-    fn from(tz: chrono_tz::Tz) -> Self {
+impl From<Tz> for TimeZone {
+    fn from(tz: Tz) -> Self {
         Self(tz)
     }
 }
@@ -357,7 +360,7 @@ mod tests {
         let tags: Tags = serde_json::from_str(r#"["a","b"]"#).unwrap();
         assert_eq!(serde_json::to_string(&tags).unwrap(), r#"["a","b"]"#);
         let zone: TimeZone = serde_json::from_str(r#""Europe/Berlin""#).unwrap();
-        assert_eq!(zone.tz(), chrono_tz::Europe::Berlin);
+        assert_eq!(zone.tz(), Tz::known("Europe/Berlin"));
         assert_eq!(serde_json::to_string(&zone).unwrap(), r#""Europe/Berlin""#);
         // A stored zone that no longer parses is an error, never a silent UTC.
         assert!(serde_json::from_str::<TimeZone>(r#""Mars/Olympus""#).is_err());
@@ -383,8 +386,30 @@ mod tests {
         assert!(Priority::parse("urgent", "priority").is_err());
         assert_eq!(
             TimeZone::parse("Europe/Berlin").unwrap().tz(),
-            chrono_tz::Europe::Berlin
+            Tz::known("Europe/Berlin")
         );
         assert!(TimeZone::parse("Mars/Olympus").is_err());
+        assert!(TimeZone::parse(" UTC").is_err());
+        assert!(TimeZone::parse("utc").is_err());
+    }
+
+    #[test]
+    fn the_schema_lists_exactly_the_zones_we_accept() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../../schemas/task.schema.json")).unwrap();
+        let listed: Vec<&str> = schema["$defs"]["TimeZone"]["enum"]
+            .as_array()
+            .expect("TimeZone has an enum")
+            .iter()
+            .map(|zone| zone.as_str().unwrap())
+            .collect();
+        let ours: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect();
+        assert_eq!(
+            listed, ours,
+            "regenerate the enum from chrono_tz::TZ_VARIANTS"
+        );
+        for zone in listed {
+            assert_eq!(TimeZone::parse(zone).unwrap().name(), zone);
+        }
     }
 }

@@ -5,8 +5,10 @@ pub mod event;
 pub mod fields;
 pub mod query;
 pub mod recurrence;
+pub mod reminder;
 pub mod series;
 pub mod task;
+pub mod tz;
 
 pub use error::FieldError;
 pub use event::{TaskEvent, TaskEventData, TaskEventType, task_event};

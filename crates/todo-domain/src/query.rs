@@ -16,6 +16,27 @@ use uuid::Uuid;
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 500;
+/// `search` is at most this many characters (the document's `maxLength`).
+pub const SEARCH_MAX_CHARS: usize = 255;
+
+/// The parameters of `GET /api/tasks`, as `api/openapi.json` lists them.
+pub const KNOWN_PARAMETERS: [&str; 13] = [
+    "search",
+    "status",
+    "priority",
+    "tags",
+    "due_before",
+    "due_after",
+    "overdue",
+    "has_due_date",
+    "is_recurring",
+    "sort",
+    "order",
+    "limit",
+    "cursor",
+];
+const SUPPORTED_PARAMETERS: &str = "search, status, priority, tags, due_before, due_after, \
+overdue, has_due_date, is_recurring, sort, order, limit, cursor";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusFilter {
@@ -79,8 +100,10 @@ enum SortKey {
 }
 
 impl ListQuery {
-    /// Parse decoded query-string pairs. Unknown parameters are rejected so that typos do not
-    /// silently return everything.
+    /// Parse decoded query-string pairs. Each value must be exactly what `api/openapi.json`
+    /// documents for its parameter; unknown parameters are rejected so that typos do not silently
+    /// return everything, and so is an empty value (`status=`): leave a parameter out to get its
+    /// default. A pair without a name (`?=x`) is refused without a `field`, having none to name.
     pub fn parse<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
         now: DateTime<Utc>,
@@ -104,14 +127,33 @@ impl ListQuery {
         let mut order = None;
         let mut cursor = None;
         for (name, value) in pairs {
+            if name.is_empty() {
+                return Err(FieldError::general(
+                    "a query parameter has no name (`=value`); supported: ".to_owned()
+                        + SUPPORTED_PARAMETERS,
+                ));
+            }
+            if value.is_empty() && KNOWN_PARAMETERS.contains(&name) {
+                return Err(FieldError::new(
+                    name,
+                    "must not be empty; leave the parameter out for its default",
+                ));
+            }
             match name {
                 "search" => {
+                    let chars = value.chars().count();
+                    if chars > SEARCH_MAX_CHARS {
+                        return Err(FieldError::new(
+                            "search",
+                            format!("must be at most {SEARCH_MAX_CHARS} characters (got {chars})"),
+                        ));
+                    }
                     let term = value.trim().to_lowercase();
                     query.search = (!term.is_empty()).then_some(term);
                 }
                 "status" => {
                     query.status = match value {
-                        "all" | "" => StatusFilter::All,
+                        "all" => StatusFilter::All,
                         "active" => StatusFilter::Active,
                         other => StatusFilter::Only(Status::parse(other, "status").map_err(|_| {
                             FieldError::new(
@@ -122,11 +164,11 @@ impl ListQuery {
                     }
                 }
                 "priority" => {
-                    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    for item in value.split(',') {
                         query.priorities.push(Priority::parse(item, "priority")?);
                     }
                 }
-                "tags" => query.tags = Tags::parse(value.split(',').filter(|s| !s.trim().is_empty()))?,
+                "tags" => query.tags = Tags::parse(value.split(','))?,
                 "due_before" => query.due_before = Some(parse_instant(value, "due_before")?),
                 "due_after" => query.due_after = Some(parse_instant(value, "due_after")?),
                 "overdue" => query.overdue = Some(parse_bool(value, "overdue")?),
@@ -160,9 +202,9 @@ impl ListQuery {
                     })
                 }
                 "limit" => {
-                    query.limit = value
-                        .parse::<usize>()
-                        .ok()
+                    query.limit = Some(value)
+                        .filter(|v| v.bytes().all(|b| b.is_ascii_digit()))
+                        .and_then(|v| v.parse::<usize>().ok())
                         .filter(|n| (1..=MAX_LIMIT).contains(n))
                         .ok_or_else(|| {
                             FieldError::new("limit", format!("must be a whole number from 1 to {MAX_LIMIT}"))
@@ -172,7 +214,7 @@ impl ListQuery {
                 other => {
                     return Err(FieldError::new(
                         other,
-                        "unknown query parameter; supported: search, status, priority, tags, due_before, due_after, overdue, has_due_date, is_recurring, sort, order, limit, cursor",
+                        "unknown query parameter; supported: ".to_owned() + SUPPORTED_PARAMETERS,
                     ));
                 }
             }
@@ -331,8 +373,8 @@ fn search_matches(task: &Task, term: &str) -> bool {
 
 fn parse_bool(value: &str, field: &str) -> Result<bool, FieldError> {
     match value {
-        "true" | "1" => Ok(true),
-        "false" | "0" => Ok(false),
+        "true" => Ok(true),
+        "false" => Ok(false),
         other => Err(FieldError::new(
             field,
             format!("{other:?} is not a boolean; use true or false"),
@@ -479,11 +521,42 @@ mod tests {
             ("due_before=yesterday", "due_before"),
             ("cursor=zzz", "cursor"),
             ("colour=red", "colour"),
+            ("status=", "status"),
+            ("priority=", "priority"),
+            ("priority=high,,low", "priority"),
+            ("priority= high", "priority"),
+            ("search=", "search"),
+            ("tags=", "tags"),
+            ("tags=a,,b", "tags"),
+            ("cursor=", "cursor"),
+            ("limit=", "limit"),
+            ("limit=+5", "limit"),
+            ("sort=", "sort"),
+            ("overdue=1", "overdue"),
+            ("is_recurring=", "is_recurring"),
+            ("due_after=", "due_after"),
         ] {
             let (k, v) = query.split_once('=').unwrap();
             let err = ListQuery::parse([(k, v)], t0()).unwrap_err();
             assert_eq!(err.field.as_deref(), Some(field), "{query}");
         }
+    }
+
+    #[test]
+    fn search_is_bounded_and_a_nameless_pair_has_no_field() {
+        let long = "x".repeat(SEARCH_MAX_CHARS + 1);
+        let err = ListQuery::parse([("search", long.as_str())], t0()).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("search"));
+        let longest = "é".repeat(SEARCH_MAX_CHARS);
+        assert!(ListQuery::parse([("search", longest.as_str())], t0()).is_ok());
+        // Blank is not empty: a search of spaces filters nothing.
+        assert_eq!(
+            ListQuery::parse([("search", "  ")], t0()).unwrap().search,
+            None
+        );
+        let err = ListQuery::parse([("", "x")], t0()).unwrap_err();
+        assert_eq!(err.field, None);
+        assert!(err.message.contains("no name"), "{}", err.message);
     }
 
     #[test]

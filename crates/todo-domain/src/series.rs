@@ -36,8 +36,8 @@
 use crate::fields::RepeatFrom;
 use crate::recurrence::{MAX_OCCURRENCE_INDEX, RecurrenceRule, resolve_local};
 use crate::task::Task;
+use crate::tz::Tz;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -237,7 +237,7 @@ fn first_after_completion(
     // was shifted; the rule keeps the time of day of its start, so take the next instance on the
     // floating wall clock from the unshifted time instead (`UNTIL` was checked above, on an
     // instant at most the gap's length later).
-    let floating = rule.occurrence(local.and_utc(), chrono_tz::UTC, 1)?;
+    let floating = rule.occurrence(local.and_utc(), Tz::UTC, 1)?;
     resolve_local(tz, floating.naive_utc())
 }
 
@@ -445,7 +445,7 @@ mod next_occurrence_tests {
 
     #[test]
     fn daily_9am_berlin_stays_at_9am_across_both_dst_switches() {
-        let berlin = chrono_tz::Europe::Berlin;
+        let berlin = Tz::known("Europe/Berlin");
         for (start, days, utc_times) in [
             // Spring forward on Sunday 29 March 2026: 09:00 is 08:00Z before, 07:00Z after.
             (
@@ -585,7 +585,7 @@ mod next_occurrence_tests {
         assert_eq!(request.series_id, task.id);
 
         // An RRULE: the first rule instant after the completion's local date, at the due's time.
-        let tokyo = chrono_tz::Asia::Tokyo;
+        let tokyo = Tz::known("Asia/Tokyo");
         let task = first(
             json!({"title": "x", "due_date": local(tokyo, "2026-03-02 09:00"),
                                 "time_zone": "Asia/Tokyo", "recurrence_rule": "FREQ=WEEKLY;BYDAY=MO",
@@ -671,7 +671,7 @@ mod next_occurrence_tests {
 
     #[test]
     fn completion_mode_keeps_a_due_time_that_falls_in_a_dst_gap_on_the_completion_date() {
-        let berlin = chrono_tz::Europe::Berlin;
+        let berlin = Tz::known("Europe/Berlin");
         let task = first(
             json!({"title": "x", "due_date": local(berlin, "2026-03-20 02:30"),
                                 "time_zone": "Europe/Berlin", "recurrence_rule": "daily",
@@ -805,7 +805,7 @@ mod next_occurrence_tests {
     fn skipping_many_missed_rrule_occurrences_agrees_with_counting_them_one_by_one() {
         let rule = RecurrenceRule::parse("FREQ=WEEKLY;BYDAY=MO,WE,FR").unwrap();
         let start = utc("2026-01-05T09:00:00Z");
-        let tz = chrono_tz::America::New_York;
+        let tz = Tz::known("America/New_York");
         for (base, completed_at) in [
             (0, "2026-01-05T10:00:00Z"),
             (0, "2026-07-04T00:00:00Z"),

@@ -104,6 +104,11 @@ impl TaskPatch {
     /// Parse a JSON object. `null` is accepted only where a field may be cleared.
     pub fn from_json(body: &Value) -> Result<Self, FieldError> {
         let object = as_object(body)?;
+        if object.is_empty() {
+            return Err(FieldError::general(
+                "the patch is empty; give at least one field to change",
+            ));
+        }
         let mut patch = TaskPatch::default();
         for (field, value) in object {
             match field.as_str() {
@@ -655,6 +660,12 @@ mod tests {
             json!({"title": "x", "due_date": "2026-03-02T10:00:00Z", "reminder_offset_minutes": 10}),
         );
         assert!(TaskPatch::from_json(&json!({"priority": null})).is_err());
+        // Nothing to change is refused, and a key without a name is named by no field.
+        assert_eq!(TaskPatch::from_json(&json!({})).unwrap_err().field, None);
+        assert_eq!(
+            TaskPatch::from_json(&json!({"": 1})).unwrap_err().field,
+            None
+        );
         let err = TaskPatch::from_json(&json!({"due_date": null}))
             .unwrap()
             .apply_to(&task)
