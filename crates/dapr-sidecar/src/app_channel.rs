@@ -36,3 +36,29 @@ impl AppChannel for NoApps {
         Box::pin(async move { Err(error) })
     }
 }
+
+/// A channel that counts every answered call in daprd's HTTP client metrics.
+pub(crate) struct Metered {
+    pub inner: std::sync::Arc<dyn AppChannel>,
+    pub metrics: std::sync::Arc<crate::Metrics>,
+}
+
+impl AppChannel for Metered {
+    fn call(&self, app_id: &str, request: http::Request<Bytes>) -> AppCallFuture<'_> {
+        let app_id = app_id.to_owned();
+        let method = request.method().clone();
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let result = self.inner.call(&app_id, request).await;
+            if let Ok(response) = &result {
+                self.metrics.record_app_call(
+                    &app_id,
+                    method.as_str(),
+                    response.status().as_u16(),
+                    started.elapsed().as_secs_f64() * 1000.0,
+                );
+            }
+            result
+        })
+    }
+}

@@ -1,10 +1,13 @@
 //! JSON output byte-compatible with Go's `encoding/json`, which is what daprd uses to write
-//! stored state values, CloudEvent envelopes and error bodies.
+//! stored state values, CloudEvent envelopes and error bodies; and ([`decode`]) request bodies
+//! read by Go's rules for decoding into a struct.
 //!
 //! Why not plain `serde_json::to_vec`: Go sorts map keys, escapes `<`, `>`, `&`, U+2028 and
 //! U+2029, and (when a value was decoded into `interface{}`, as daprd does for state values)
 //! turns every number into a float64 and prints it Go's way. Apps that compare bodies, or hash
 //! them, must see the same bytes from us as from daprd.
+
+pub(crate) mod decode;
 
 use serde_json::Value;
 

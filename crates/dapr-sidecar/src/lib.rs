@@ -35,6 +35,7 @@
 
 pub mod app_channel;
 mod clock;
+mod durable;
 mod error;
 mod faults;
 mod go_duration;
@@ -105,7 +106,8 @@ pub struct SidecarConfig {
     /// `None` keeps everything in memory (`--ephemeral`, tests).
     pub data_dir: Option<std::path::PathBuf>,
     /// A Dapr resources folder (the repo's `dapr/`): declarative subscriptions, resiliency,
-    /// configurations (access control), secret stores. `None` = none of those.
+    /// configurations (access control), secret stores; a `dapr run -f` file in it says which
+    /// Configuration each app runs with (`configFilePath`). `None` = none of those.
     pub resources_dir: Option<std::path::PathBuf>,
     /// Sent as `dapr-api-token` on every call into an app (daprd's `APP_API_TOKEN`).
     pub app_api_token: Option<String>,
@@ -194,8 +196,8 @@ impl Sidecar {
     }
 
     /// A sidecar whose state stores keep their data in `<data_dir>/state.db` (SQLite, WAL,
-    /// `synchronous=FULL`), its messages in `<data_dir>/pubsub.db` and its jobs in
-    /// `<data_dir>/jobs.db`, or in memory when `data_dir` is `None`; subscriptions, resiliency
+    /// `synchronous=NORMAL`, the WAL fsynced in the background at most once a second), its
+    /// messages in `<data_dir>/pubsub.db` and its jobs in `<data_dir>/jobs.db` (the same), or in memory when `data_dir` is `None`; subscriptions, resiliency
     /// policies, secret stores and access control come from `resources_dir`.
     pub fn try_new(config: SidecarConfig) -> Result<Self, SidecarError> {
         let state_db = match &config.data_dir {
@@ -242,14 +244,19 @@ impl Sidecar {
                 .map_err(SidecarError::Resources)?,
             None => secrets::SecretStores::default(),
         };
-        let access = invoke::AccessPolicies::from_configurations(&resources.configurations);
+        let access = invoke::AccessPolicies::from_resources(&resources);
         let metrics = Arc::new(Metrics::default());
+        // Every call into an app is counted, whoever makes it (daprd's app channel metrics).
+        let app_channel: Arc<dyn AppChannel> = Arc::new(app_channel::Metered {
+            inner: config.app_channel.clone(),
+            metrics: metrics.clone(),
+        });
         let broker = Broker::open(BrokerConfig {
             pubsubs: config.pubsubs.clone(),
             apps: config.apps.clone(),
             data_dir: config.data_dir.as_deref(),
             resources: resources.clone(),
-            app_channel: config.app_channel.clone(),
+            app_channel: app_channel.clone(),
             app_api_token: config.app_api_token.clone(),
             clock: config.clock.clone(),
             metrics: metrics.clone(),
@@ -270,7 +277,7 @@ impl Sidecar {
                 resources,
                 clock: config.clock,
                 faults: Faults::default(),
-                app_channel: config.app_channel,
+                app_channel,
                 metrics,
                 apps: config.apps,
                 app_api_token: config.app_api_token,
@@ -286,11 +293,19 @@ impl Sidecar {
     /// Answers one Dapr HTTP API request made by the app `app_id` (the caller's identity: it
     /// prefixes state keys and is the `source` of published events).
     pub async fn handle(&self, app_id: &str, req: http::Request<Bytes>) -> http::Response<Bytes> {
+        let started = std::time::Instant::now();
         let uri = req.uri().clone();
         let req = ApiRequest::new(req);
-        router::route(&self.inner, app_id, &req, &uri)
+        let response = router::route(&self.inner, app_id, &req, &uri)
             .await
-            .unwrap_or_else(ApiError::into_response)
+            .unwrap_or_else(ApiError::into_response);
+        self.inner.metrics.record_api_request(
+            app_id,
+            req.method.as_str(),
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64() * 1000.0,
+        );
+        response
     }
 
     /// Start the background work: subscription discovery and message delivery, the job
@@ -346,9 +361,16 @@ impl Sidecar {
             .collect()
     }
 
-    /// Every message accepted by publish, in order (with a data dir: across restarts).
+    /// The messages accepted by publish (and republished to dead-letter topics), in order: the
+    /// last 10,000 of this run, after those still in the stored log at start (with a data dir).
     pub fn published(&self) -> Vec<PublishedMessage> {
         self.inner.broker.messages()
+    }
+
+    /// How many messages the pub/sub log holds. It is trimmed as deliveries settle: a message
+    /// stays only while a subscribed app has not yet settled it or a dead letter keeps it.
+    pub fn pubsub_log_len(&self) -> usize {
+        self.inner.broker.log_len()
     }
 
     /// How many deliveries are still to be made: one per subscriber of a message that it has not

@@ -1,9 +1,49 @@
-//! A small metrics registry rendered as Prometheus text. Names follow daprd's own metrics where an
-//! equivalent exists (`dapr_component_pubsub_ingress_count`, `dapr_http_server_request_count`, …),
-//! so one dashboard serves the local host and a cluster.
+//! A small metrics registry rendered as Prometheus text, and the catalogue of what the sidecar
+//! exports ([`METRIC_NAMES`]).
+//!
+//! A metric named like one of daprd's means what daprd's means, so a dashboard built for Dapr
+//! reads true here: `dapr_http_server_*` count requests to the Dapr API (the app calling its
+//! sidecar), `dapr_http_client_*` the sidecar's calls into the app (deliveries, job triggers,
+//! invocations, `/dapr/subscribe`), `dapr_component_pubsub_*` publishes and deliveries,
+//! `dapr_scheduler_*` / `dapr_component_job_*` jobs. Like daprd with its default low-cardinality
+//! HTTP metrics (`metrics.http.increasedCardinality: false`), the HTTP ones have no `path`
+//! label. Measurements daprd has no name for are `todo_…` (the host's own app-port metrics are
+//! `todo_dev_app_http_*`, in `todo-dev`).
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
+
+/// `dapr_http_server_request_count{app_id, method}`: requests to the Dapr API.
+pub const HTTP_SERVER_REQUEST_COUNT: &str = "dapr_http_server_request_count";
+/// `dapr_http_server_response_count{app_id, method, status}`: answers of the Dapr API.
+pub const HTTP_SERVER_RESPONSE_COUNT: &str = "dapr_http_server_response_count";
+/// `dapr_http_server_latency{app_id, method, status}` (ms): Dapr API request latency.
+pub const HTTP_SERVER_LATENCY: &str = "dapr_http_server_latency";
+/// `dapr_http_client_completed_count{app_id, method, status}`: calls into the app answered.
+pub const HTTP_CLIENT_COMPLETED_COUNT: &str = "dapr_http_client_completed_count";
+/// `dapr_http_client_roundtrip_latency{app_id, method, status}` (ms): calls into the app.
+pub const HTTP_CLIENT_ROUNDTRIP_LATENCY: &str = "dapr_http_client_roundtrip_latency";
+
+/// Every metric the sidecar exports, with its Prometheus type. `docs/running-locally.md`
+/// documents each (a test checks), so a dashboard can be checked against this list.
+pub const METRIC_NAMES: &[(&str, &str)] = &[
+    (HTTP_SERVER_REQUEST_COUNT, "counter"),
+    (HTTP_SERVER_RESPONSE_COUNT, "counter"),
+    (HTTP_SERVER_LATENCY, "histogram"),
+    (HTTP_CLIENT_COMPLETED_COUNT, "counter"),
+    (HTTP_CLIENT_ROUNDTRIP_LATENCY, "histogram"),
+    ("dapr_component_pubsub_egress_count", "counter"),
+    ("dapr_component_pubsub_egress_latencies", "histogram"),
+    ("dapr_component_pubsub_ingress_count", "counter"),
+    ("dapr_component_pubsub_ingress_latencies", "histogram"),
+    ("dapr_scheduler_jobs_created_total", "counter"),
+    ("dapr_scheduler_jobs_triggered_total", "counter"),
+    ("dapr_scheduler_jobs_failed_total", "counter"),
+    ("dapr_scheduler_trigger_latency", "histogram"),
+    ("dapr_component_job_success_count", "counter"),
+    ("dapr_component_job_failure_count", "counter"),
+    ("todo_pubsub_dead_lettered_total", "counter"),
+];
 
 /// Histogram buckets in milliseconds (daprd's latency buckets are in ms too).
 const BUCKETS_MS: &[f64] = &[
@@ -87,6 +127,45 @@ impl Metrics {
         }
         histogram.sum += value_ms;
         histogram.count += 1;
+    }
+
+    /// Counts one request to the Dapr API (daprd's HTTP server metrics).
+    pub(crate) fn record_api_request(&self, app_id: &str, method: &str, status: u16, ms: f64) {
+        let status = status.to_string();
+        self.inc(
+            HTTP_SERVER_REQUEST_COUNT,
+            "Number of HTTP requests to the Dapr API",
+            &[("app_id", app_id), ("method", method)],
+        );
+        let labels = [("app_id", app_id), ("method", method), ("status", &status)];
+        self.inc(
+            HTTP_SERVER_RESPONSE_COUNT,
+            "Number of HTTP responses of the Dapr API",
+            &labels,
+        );
+        self.observe_ms(
+            HTTP_SERVER_LATENCY,
+            "Dapr API request latency in ms",
+            &labels,
+            ms,
+        );
+    }
+
+    /// Counts one call into an app that got an answer (daprd's HTTP client metrics).
+    pub(crate) fn record_app_call(&self, app_id: &str, method: &str, status: u16, ms: f64) {
+        let status = status.to_string();
+        let labels = [("app_id", app_id), ("method", method), ("status", &status)];
+        self.inc(
+            HTTP_CLIENT_COMPLETED_COUNT,
+            "Number of completed calls into the app",
+            &labels,
+        );
+        self.observe_ms(
+            HTTP_CLIENT_ROUNDTRIP_LATENCY,
+            "Latency of calls into the app in ms",
+            &labels,
+            ms,
+        );
     }
 
     /// Current value of a counter (tests).
@@ -175,6 +254,17 @@ fn render_labels(labels: &Labels, le: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_exported_metric_is_documented_in_running_locally() {
+        let doc = include_str!("../../../docs/running-locally.md");
+        for (name, kind) in METRIC_NAMES {
+            assert!(
+                doc.contains(&format!("| `{name}` | {kind} |")),
+                "docs/running-locally.md has no row for {name} ({kind})"
+            );
+        }
+    }
 
     #[test]
     fn renders_counters_and_histograms_in_prometheus_text() {

@@ -15,6 +15,8 @@
 //! events ([`FakeApps::wait_until`]) with a real-time limit ([`HANG_LIMIT`]) that only turns a
 //! hang into a failure.
 
+pub mod crd;
+
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::path::PathBuf;

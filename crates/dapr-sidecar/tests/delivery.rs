@@ -710,10 +710,12 @@ async fn without_a_policy_or_dead_letter_topic_the_message_is_redelivered_until_
 }
 
 #[tokio::test(start_paused = true)]
-async fn exponential_policies_back_off_and_give_up_after_max_retries() {
+async fn exponential_policies_back_off_from_daprds_defaults_and_give_up_after_max_retries() {
     let apps = FakeApps::new();
     apps.default_reply("a", Reply::Unreachable);
-    let resiliency = "apiVersion: dapr.io/v1alpha1\nkind: Resiliency\nmetadata:\n  name: r\nspec:\n  policies:\n    retries:\n      DefaultPubsubComponentInboundRetryPolicy:\n        policy: exponential\n        initialInterval: 1s\n        maxInterval: 3s\n        randomizationFactor: 0\n        maxRetries: 3\n";
+    // A retry policy sets only policy, duration, maxInterval, maxRetries (daprd's RetryPolicy
+    // type); the back-off starts at cenkalti/backoff's 500 ms, ×1.5, ±50 %.
+    let resiliency = "apiVersion: dapr.io/v1alpha1\nkind: Resiliency\nmetadata:\n  name: r\nspec:\n  policies:\n    retries:\n      DefaultPubsubComponentInboundRetryPolicy:\n        policy: exponential\n        maxInterval: 1s\n        maxRetries: 3\n";
     let dir = resources_dir(&[
         (
             "sub.yaml",
@@ -730,11 +732,12 @@ async fn exponential_policies_back_off_and_give_up_after_max_retries() {
     })
     .await;
     let waited = started.elapsed();
+    // 0.5 s, 0.75 s, then min(1.125 s, maxInterval 1 s), each ±50 %: 1.125 s to 3.375 s.
     assert!(
-        waited >= Duration::from_millis(4750) && waited < Duration::from_millis(4800),
-        "1 + 1.5 + 2.25 s: {waited:?}"
+        waited >= Duration::from_millis(1125) && waited <= Duration::from_millis(3400),
+        "0.5 + 0.75 + 1 s ± 50 %: {waited:?}"
     );
-    settle(600).await;
+    settle(2000).await;
     assert_eq!(
         apps.deliveries().len(),
         4,
@@ -991,5 +994,111 @@ async fn metadata_lists_the_components_and_the_callers_subscriptions() {
     assert!(
         chat.get("subscriptions").is_none(),
         "omitted when empty, as daprd does"
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// Metrics and the size of the log
+// ------------------------------------------------------------------------------------------
+
+/// daprd's HTTP metrics mean here what they mean in daprd: `dapr_http_server_*` count the app's
+/// requests to the Dapr API, `dapr_http_client_*` the sidecar's calls into the app; and every
+/// metric rendered is one of `METRIC_NAMES`, with its type.
+#[tokio::test(start_paused = true)]
+async fn http_metrics_count_the_dapr_api_and_the_calls_into_apps() {
+    let apps = FakeApps::new();
+    let dir = resources_dir(&[(
+        "sub.yaml",
+        &subscription("s", "t", &default_route("/in"), "", &["a"]),
+    )]);
+    let sidecar = Sidecar::new(config(&apps, &["a"], Some(dir)));
+    sidecar.start();
+    assert_eq!(publish_json(&sidecar, "t", json!(1)).await, 204);
+    let unknown = Request::get("/v1.0/state/nowhere/k")
+        .body(Bytes::new())
+        .expect("request");
+    assert_eq!(sidecar.handle("chat-api", unknown).await.status(), 400);
+    eventually("delivery", || ingress(&sidecar, "a", "t", "success") == 1.0).await;
+
+    let metrics = sidecar.metrics();
+    let api = |method: &str| {
+        metrics.counter(
+            "dapr_http_server_request_count",
+            &[("app_id", "chat-api"), ("method", method)],
+        )
+    };
+    assert_eq!((api("POST"), api("GET")), (1.0, 1.0));
+    let answered = |status: &str| {
+        metrics.counter(
+            "dapr_http_server_response_count",
+            &[
+                ("app_id", "chat-api"),
+                ("method", "GET"),
+                ("status", status),
+            ],
+        )
+    };
+    assert_eq!((answered("400"), answered("200")), (1.0, 0.0));
+    // The delivery into app `a` (and its `GET /dapr/subscribe`) are client calls, not API ones.
+    let into_a = |method: &str, status: &str| {
+        metrics.counter(
+            "dapr_http_client_completed_count",
+            &[("app_id", "a"), ("method", method), ("status", status)],
+        )
+    };
+    assert_eq!(into_a("POST", "204"), 1.0);
+    assert_eq!(
+        metrics.counter(
+            "dapr_http_server_request_count",
+            &[("app_id", "a"), ("method", "POST")]
+        ),
+        0.0
+    );
+
+    let rendered = metrics.render();
+    let mut types = 0;
+    for line in rendered.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("name and type");
+            assert!(
+                dapr_sidecar::metrics::METRIC_NAMES.contains(&(name, kind)),
+                "{name} {kind} is not in METRIC_NAMES"
+            );
+            types += 1;
+        }
+    }
+    assert!(types >= 7, "{rendered}");
+}
+
+/// A long run of publishes to two subscribed apps, each acknowledged: the stored log (SQLite)
+/// holds only what is still owed, so it ends empty however many messages went through.
+#[tokio::test(start_paused = true)]
+async fn the_log_stays_bounded_over_a_long_run() {
+    let apps = FakeApps::new();
+    let dir = resources_dir(&[(
+        "sub.yaml",
+        &subscription("s", "t", &default_route("/in"), "", &["a", "b"]),
+    )]);
+    let sidecar = Sidecar::new(SidecarConfig {
+        data_dir: Some(data_dir()),
+        ..config(&apps, &["a", "b"], Some(dir))
+    });
+    sidecar.start();
+    let mut most = 0;
+    for n in 0..150 {
+        assert_eq!(publish_json(&sidecar, "t", json!({ "n": n })).await, 204);
+        if n % 10 == 9 {
+            eventually("both apps caught up", || sidecar.pending_deliveries() == 0).await;
+            most = most.max(sidecar.pubsub_log_len());
+        }
+    }
+    eventually("all delivered", || sidecar.pending_deliveries() == 0).await;
+    assert_eq!(apps.deliveries().len(), 300, "every app got every message");
+    assert_eq!(most, 0, "settled messages leave the log");
+    assert_eq!(sidecar.pubsub_log_len(), 0);
+    assert_eq!(
+        sidecar.published().len(),
+        150,
+        "the in-memory history still has them"
     );
 }

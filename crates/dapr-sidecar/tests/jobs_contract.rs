@@ -159,6 +159,29 @@ async fn a_job_without_schedule_or_due_time_answers_400_schedule_empty() {
     }
 }
 
+/// Unlike the other APIs, daprd reads a job body with protojson (`UniversalHTTPHandler` into
+/// `internals.v1.JobHTTPRequest`), not Go's encoding/json: a field is matched by its JSON name
+/// (`dueTime`) or its proto name (`due_time`) exactly, never case-insensitively, and unknown
+/// fields are dropped. So `DueTime` is not a due time.
+#[tokio::test]
+async fn job_bodies_are_protojson_with_exact_names() {
+    let w = world();
+    let response = w
+        .schedule("app", JOB, r#"{"DueTime":"1s","Schedule":"@every 1s"}"#)
+        .await;
+    assert_error(&response, 400, "DAPR_SCHEDULER_SCHEDULE_EMPTY");
+    for body in [r#"{"dueTime":"1s"}"#, r#"{"due_time":"1s"}"#] {
+        let response = w.schedule("app", "/v1.0-alpha1/jobs/other", body).await;
+        assert_eq!(response.status(), 204, "{body}: {}", text(&response));
+        w.sidecar
+            .handle(
+                "app",
+                dapr_sidecar::testing::request("DELETE", "/v1.0-alpha1/jobs/other", ""),
+            )
+            .await;
+    }
+}
+
 #[tokio::test]
 async fn a_body_that_does_not_decode_answers_400_malformed_request() {
     let w = world();

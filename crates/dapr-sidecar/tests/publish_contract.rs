@@ -463,6 +463,54 @@ async fn bulk_entry_metadata_overrides_apply_per_entry() {
     assert_eq!(events[1]["type"], "com.dapr.event.sent");
 }
 
+/// daprd decodes the body with Go's encoding/json into `[]bulkPublishMessageEntry`:
+/// `EntryID string json:"entryId,omitempty"`, `Event interface{} json:"event"`, `ContentType
+/// string json:"contentType"`, `Metadata map[string]string json:"metadata,omitempty"`. Names
+/// match case-insensitively (Dapr's JavaScript SDK sends `entryID`), unknown fields are ignored,
+/// the last duplicate key wins and `null` leaves a string as it was.
+#[tokio::test]
+async fn bulk_entries_are_decoded_by_gos_rules() {
+    let (sidecar, _) = sidecar();
+    let body = r#"[
+        {"entryID":"js-1","event":{"n":1},"contentType":"application/json","sdk":"js"},
+        {"ENTRYID":"2","EVENT":"plain","ContentType":"text/plain","Metadata":{"cloudevent.type":"t.x"}},
+        {"entryId":"a","entryID":"3","event":"x","contentType":"text/plain","contentType":null,"metadata":null}
+    ]"#;
+    let response = bulk(&sidecar, BULK, body).await;
+    assert_eq!(response.status(), 204, "{}", text(&response));
+    let events: Vec<Value> = sidecar
+        .published()
+        .into_iter()
+        .map(|m| m.event.expect("envelope"))
+        .collect();
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[0]["data"], json!({"n": 1}));
+    assert_eq!(events[1]["data"], "plain");
+    assert_eq!(events[1]["type"], "t.x");
+    assert_eq!(events[2]["data"], "x");
+    assert_eq!(events[2]["datacontenttype"], "text/plain");
+
+    // The first entry's id is "b" (the later key), so the second one duplicates it.
+    let duplicated = r#"[{"entryId":"a","entryID":"b","event":"x","contentType":"text/plain"},
+                         {"EntryId":"b","event":"y","contentType":"text/plain"}]"#;
+    assert_error(
+        &bulk(&sidecar, BULK, duplicated).await,
+        400,
+        "ERR_PUBSUB_EVENTS_SER",
+    );
+}
+
+/// `"event": null` after `"event": "x"` leaves `Event` nil (an interface), which no content
+/// type accepts: the whole request is refused, as daprd refuses it.
+#[tokio::test]
+async fn a_null_event_clears_an_earlier_duplicate() {
+    let (sidecar, _) = sidecar();
+    let body = r#"[{"entryId":"1","event":"x","event":null,"contentType":"text/plain"}]"#;
+    let response = bulk(&sidecar, BULK, body).await;
+    assert_eq!(response.status(), 500, "{}", text(&response));
+    assert!(sidecar.published().is_empty());
+}
+
 #[tokio::test]
 async fn bulk_entries_without_a_unique_entry_id_answer_400_and_publish_nothing() {
     let (sidecar, _) = sidecar();

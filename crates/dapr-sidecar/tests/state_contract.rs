@@ -478,6 +478,78 @@ async fn a_malformed_etag_inside_a_transaction_answers_500_too() {
     );
 }
 
+// ---- Go's JSON decoding --------------------------------------------------------------------
+// daprd reads every body with Go's encoding/json (a transaction operation's `request` then with
+// mapstructure, which matches names the same way): field names match exactly or else
+// case-insensitively, unknown fields are ignored, the last duplicate key wins, and `null` leaves
+// a string or struct as it was and makes an interface, map or pointer nil.
+
+/// `onPostState` decodes `[]state.SetRequest`: `Key string json:"key"`, `Value any
+/// json:"value"`, `ETag *string json:"etag,omitempty"`, `Metadata map[string]string
+/// json:"metadata,omitempty"`, `Options SetStateOption json:"options,omitempty"` with
+/// `Concurrency string json:"concurrency,omitempty"`, `Consistency string json:"consistency"`.
+#[tokio::test]
+async fn save_items_are_decoded_by_gos_rules() {
+    let (sidecar, _) = sidecar();
+    let body = r#"[{"KEY":"k","Value":{"a":1},"Metadata":{"ttlInSeconds":"-1"},"unknown":true},
+                   {"key":"n","key":null,"value":1,"VALUE":null}]"#;
+    assert_eq!(save(&sidecar, "app", body).await.status(), 204);
+    assert_eq!(text(&get(&sidecar, "app", "k").await), r#"{"a":1}"#);
+    assert_eq!(text(&get(&sidecar, "app", "n").await), "null", "the later null wins");
+    // `OPTIONS.Concurrency` is read: first-write without an etag on an existing key fails.
+    let first_write = r#"[{"Key":"k","value":2,"OPTIONS":{"Concurrency":"first-write"}}]"#;
+    assert_error(&save(&sidecar, "app", first_write).await, 409, "ERR_STATE_SAVE");
+    let etag = etag_of(&sidecar, "app", "k").await;
+    let with_etag = format!(r#"[{{"key":"k","value":3,"ETag":"{etag}"}}]"#);
+    assert_eq!(save(&sidecar, "app", &with_etag).await.status(), 204);
+    assert_eq!(text(&get(&sidecar, "app", "k").await), "3");
+}
+
+/// `onBulkGetState` decodes `BulkGetRequest`: `Metadata map[string]string json:"metadata"`,
+/// `Keys []string json:"keys"`, `Parallelism int json:"parallelism"`.
+#[tokio::test]
+async fn bulk_get_requests_are_decoded_by_gos_rules() {
+    let (sidecar, _) = sidecar();
+    save(&sidecar, "app", r#"[{"key":"a","value":1}]"#).await;
+    let response = send(
+        &sidecar,
+        "app",
+        "POST",
+        &format!("{STATE}/bulk"),
+        r#"{"KEYS":["x"],"Keys":["a","b"],"Parallelism":null,"METADATA":{},"other":[]}"#,
+    )
+    .await;
+    assert_eq!(response.status(), 200, "{}", text(&response));
+    let items = json(&response);
+    let keys: Vec<_> = items
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|i| i["key"].as_str().expect("key"))
+        .collect();
+    assert_eq!(keys, ["a", "b"], "the later Keys wins");
+    assert_eq!(items[0]["data"], 1);
+}
+
+/// `onPostStateTransaction` decodes `stateTransactionRequestBody`: `Operations
+/// []stateTransactionRequestBodyOperation json:"operations"` (`Operation string
+/// json:"operation"`, `Request interface{} json:"request"`), `Metadata map[string]string
+/// json:"metadata,omitempty"`; each `request` becomes a `state.SetRequest` or
+/// `state.DeleteRequest` (`Key`, `ETag`, `Metadata`, `Options`) through mapstructure.
+#[tokio::test]
+async fn transactions_are_decoded_by_gos_rules() {
+    let (sidecar, _) = sidecar();
+    save(&sidecar, "app", r#"[{"key":"gone","value":1}]"#).await;
+    let body = r#"{"OPERATIONS":[
+        {"Operation":"upsert","REQUEST":{"KEY":"t","Value":{"n":5},"ETag":null,"extra":1}},
+        {"operation":"delete","Request":{"Key":"gone","Options":{"CONCURRENCY":"last-write"}}}
+      ],"Metadata":null}"#;
+    let response = send(&sidecar, "app", "POST", &format!("{STATE}/transaction"), body).await;
+    assert_eq!(response.status(), 204, "{}", text(&response));
+    assert_eq!(text(&get(&sidecar, "app", "t").await), r#"{"n":5}"#);
+    assert_eq!(get(&sidecar, "app", "gone").await.status(), 204);
+}
+
 #[tokio::test]
 async fn an_empty_transaction_answers_204() {
     let (sidecar, _) = sidecar();

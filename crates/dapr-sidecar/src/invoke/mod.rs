@@ -9,9 +9,9 @@
 //! Dapr's own failures (unknown app id, app unreachable) are 500 `ERR_DIRECT_INVOKE`.
 //!
 //! Access control ([`acl`]) comes from `kind: Configuration` resources: daprd applies the
-//! Configuration named by the callee's `dapr.io/config` annotation; here (one sidecar for every
-//! app) a Configuration applies to the app ids in its `scopes` (the first one listing an app
-//! wins). A denial answers as daprd's caller sidecar relays the callee's gRPC PermissionDenied:
+//! Configuration its callee's sidecar was started with (`--config`, the `dapr.io/config`
+//! annotation); here (one sidecar for every app) that is the Configuration the run file of the
+//! resources folder gives the app (`configFilePath`, [`Resources::configuration_for`]). A denial answers as daprd's caller sidecar relays the callee's gRPC PermissionDenied:
 //! **403 with `errorCode` `ERR_DIRECT_INVOKE`** (not `ERR_PERMISSION_DENIED`, which is the
 //! secrets scoping code). A call to the caller's own app id goes straight to the app, without
 //! access control, as in daprd.
@@ -26,7 +26,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Status
 use crate::app_channel::AppChannel;
 use crate::error::ApiError;
 use crate::request::ApiRequest;
-use crate::resources::{AccessControl, Configuration};
+use crate::resources::{AccessControl, Resources};
 
 /// Access control per callee app id.
 #[derive(Debug, Clone, Default)]
@@ -35,18 +35,16 @@ pub(crate) struct AccessPolicies {
 }
 
 impl AccessPolicies {
-    /// The `accessControl` of `configurations` (in load order) by the app ids in their
-    /// `scopes`: the first Configuration with access control that lists an app applies to it.
-    pub(crate) fn from_configurations(configurations: &[Configuration]) -> AccessPolicies {
-        let mut by_app = BTreeMap::new();
-        for configuration in configurations {
-            let Some(acl) = &configuration.access_control else {
-                continue;
-            };
-            for app in &configuration.scopes {
-                by_app.entry(app.clone()).or_insert_with(|| acl.clone());
-            }
-        }
+    /// The `accessControl` of the Configuration each app runs with.
+    pub(crate) fn from_resources(resources: &Resources) -> AccessPolicies {
+        let by_app = resources
+            .app_config_files
+            .keys()
+            .filter_map(|app| {
+                let acl = resources.configuration_for(app)?.access_control.as_ref()?;
+                Some((app.clone(), acl.clone()))
+            })
+            .collect();
         AccessPolicies { by_app }
     }
 
@@ -204,23 +202,39 @@ mod tests {
     use crate::resources::Resources;
 
     #[test]
-    fn the_first_configuration_with_access_control_scoping_an_app_applies_to_it() {
+    fn an_app_gets_the_access_control_of_the_configuration_its_run_file_names() {
         let mut resources = Resources::default();
+        let config = |name: &str, action: &str| {
+            format!(
+                "apiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata: {{name: {name}}}\nspec:\n  accessControl: {{defaultAction: {action}}}\n"
+            )
+        };
         resources
             .add_str(
-                std::path::Path::new("config.yaml"),
-                "apiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata: {name: plain}\nspec: {features: []}\nscopes: [a]\n---\napiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata: {name: first}\nspec:\n  accessControl: {defaultAction: deny}\nscopes: [a, b]\n---\napiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata: {name: second}\nspec:\n  accessControl: {defaultAction: allow}\nscopes: [b, c]\n",
+                std::path::Path::new("res/strict.yaml"),
+                &config("strict", "deny"),
             )
             .expect("loads");
-        let policies = AccessPolicies::from_configurations(&resources.configurations);
+        resources
+            .add_str(
+                std::path::Path::new("res/open.yaml"),
+                &config("open", "allow"),
+            )
+            .expect("loads");
+        resources
+            .add_str(
+                std::path::Path::new("res/dapr.yaml"),
+                "version: 1\ncommon: {configFilePath: ./strict.yaml}\napps:\n  - appID: a\n  - appID: b\n    appDirPath: ./sub\n    configFilePath: ../open.yaml\n",
+            )
+            .expect("loads");
+        let policies = AccessPolicies::from_resources(&resources);
         let allows = |app: &str| {
             policies
                 .for_callee(app)
                 .map(|acl| acl.allows("x", "/m", "GET"))
         };
         assert_eq!(allows("a"), Some(false));
-        assert_eq!(allows("b"), Some(false));
-        assert_eq!(allows("c"), Some(true));
-        assert_eq!(allows("d"), None);
+        assert_eq!(allows("b"), Some(true));
+        assert_eq!(allows("c"), None);
     }
 }

@@ -18,19 +18,24 @@
 //!
 //! The scheduler task started by [`crate::Sidecar::start`] runs a pass every 50 ms of real time,
 //! reading the injected clock each time, so a test that moves a manual clock sees the trigger
-//! within ~50 ms; [`crate::Sidecar::run_due_jobs_now`] runs one pass and waits for its triggers.
+//! within ~50 ms, and again whenever a trigger finishes; [`crate::Sidecar::run_due_jobs_now`]
+//! triggers every job due now once and waits for them. At most
+//! [`MAX_TRIGGERS_IN_FLIGHT_PER_APP`] triggers of one app run at once, the longest-due first: the
+//! others wait for a free slot, not for a retry (10,000 reminders due in the same second would
+//! otherwise start 10,000 instances of the app at once, and a host with a fixed pool of
+//! instances fails the calls beyond it).
 
 pub(crate) mod api;
 pub(crate) mod schedule;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use http::{HeaderValue, Method, Request};
-use rusqlite::{Connection, params};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -202,10 +207,20 @@ enum Outcome {
 /// The job table.
 pub(crate) struct Jobs {
     jobs: Mutex<BTreeMap<(String, String), Job>>,
-    db: Option<Mutex<Connection>>,
+    db: Option<crate::durable::Db>,
     /// Jobs whose trigger is in flight, by (app, name).
-    in_flight: Mutex<std::collections::BTreeSet<(String, String)>>,
+    in_flight: Mutex<BTreeSet<(String, String)>>,
+    /// Signalled when a trigger's outcome has been recorded (a slot is free again).
+    attempt_done: tokio::sync::Notify,
 }
+
+/// A job's key in the table: (app id, job name).
+type JobKey = (String, String);
+
+/// Triggers of one app that may be in flight at once (daprd leaves this to the Scheduler's
+/// stream and `--app-max-concurrency`); well under the host's 128 instances, so HTTP requests and
+/// deliveries still find one.
+pub(crate) const MAX_TRIGGERS_IN_FLIGHT_PER_APP: usize = 32;
 
 impl std::fmt::Debug for Jobs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -223,23 +238,26 @@ impl Jobs {
             jobs: Mutex::new(BTreeMap::new()),
             db: None,
             in_flight: Mutex::default(),
+            attempt_done: tokio::sync::Notify::new(),
         }
     }
 
     /// Jobs persisted in the SQLite file `path` (loaded now, written through on every change).
     pub(crate) fn open(path: &Path) -> Result<Jobs, String> {
-        let conn = crate::state::open_durable(path).map_err(|e| e.to_string())?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS jobs (
+        let db = crate::durable::Db::open(path).map_err(|e| e.to_string())?;
+        db.write()
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS jobs (
                  app_id TEXT NOT NULL,
                  name TEXT NOT NULL,
                  job TEXT NOT NULL,
                  PRIMARY KEY (app_id, name)
              );",
-        )
-        .map_err(|e| e.to_string())?;
+            )
+            .map_err(|e| e.to_string())?;
         let mut jobs = BTreeMap::new();
         {
+            let conn = db.read();
             let mut statement = conn
                 .prepare("SELECT job FROM jobs")
                 .map_err(|e| e.to_string())?;
@@ -254,8 +272,9 @@ impl Jobs {
         }
         Ok(Jobs {
             jobs: Mutex::new(jobs),
-            db: Some(Mutex::new(conn)),
+            db: Some(db),
             in_flight: Mutex::default(),
+            attempt_done: tokio::sync::Notify::new(),
         })
     }
 
@@ -264,7 +283,7 @@ impl Jobs {
             return Ok(());
         };
         let text = serde_json::to_string(job).map_err(|e| e.to_string())?;
-        lock(db)
+        db.write()
             .execute(
                 "INSERT OR REPLACE INTO jobs (app_id, name, job) VALUES (?1, ?2, ?3)",
                 params![job.app_id, job.name, text],
@@ -277,7 +296,7 @@ impl Jobs {
         let Some(db) = &self.db else {
             return Ok(());
         };
-        lock(db)
+        db.write()
             .execute(
                 "DELETE FROM jobs WHERE app_id = ?1 AND name = ?2",
                 params![app_id, name],
@@ -316,23 +335,49 @@ impl Jobs {
         lock(&self.jobs).values().cloned().collect()
     }
 
-    /// Claims every job whose next attempt is due at `now` and is not already in flight.
-    fn claim_due(&self, now: DateTime<Utc>) -> Vec<Job> {
+    /// Claims the jobs whose next attempt is due at `now`, are not in flight and not in `skip`,
+    /// longest-due first, up to [`MAX_TRIGGERS_IN_FLIGHT_PER_APP`] in flight per app.
+    fn claim_due(&self, now: DateTime<Utc>, skip: &BTreeSet<(String, String)>) -> Vec<Job> {
         let jobs = lock(&self.jobs);
         let mut in_flight = lock(&self.in_flight);
-        jobs.values()
-            .filter(|job| job.attempt_at.is_some_and(|at| at <= now))
-            .filter(|job| in_flight.insert((job.app_id.clone(), job.name.clone())))
-            .cloned()
-            .collect()
+        // Runs after every finished trigger, over every job: no allocation per job, and no full
+        // sort when thousands are due (only the ones that get a slot are ordered).
+        let mut due: HashMap<&str, Vec<(&JobKey, &Job)>> = HashMap::new();
+        for (key, job) in jobs.iter() {
+            if job.attempt_at.is_some_and(|at| at <= now)
+                && !in_flight.contains(key)
+                && !skip.contains(key)
+            {
+                due.entry(key.0.as_str()).or_default().push((key, job));
+            }
+        }
+        let mut claimed = Vec::new();
+        for (app, mut candidates) in due {
+            let running = in_flight.iter().filter(|(a, _)| a == app).count();
+            let free = MAX_TRIGGERS_IN_FLIGHT_PER_APP.saturating_sub(running);
+            if candidates.len() > free {
+                if free == 0 {
+                    continue;
+                }
+                candidates.select_nth_unstable_by_key(free - 1, |(_, job)| job.attempt_at);
+                candidates.truncate(free);
+            }
+            candidates.sort_by_key(|(_, job)| job.attempt_at);
+            for (key, job) in candidates {
+                in_flight.insert(key.clone());
+                claimed.push(job.clone());
+            }
+        }
+        claimed
     }
 
-    /// Applies the outcome of one attempt of `attempted` (unless the job was replaced or
-    /// deleted meanwhile).
+    /// Applies the outcome of one attempt of `attempted`, begun at `now` (unless the job was
+    /// replaced or deleted meanwhile).
     fn record(&self, attempted: &Job, outcome: Outcome, now: DateTime<Utc>) {
         let key = (attempted.app_id.clone(), attempted.name.clone());
         let mut jobs = lock(&self.jobs);
         lock(&self.in_flight).remove(&key);
+        self.attempt_done.notify_one();
         let Some(job) = jobs.get_mut(&key) else {
             return;
         };
@@ -393,23 +438,39 @@ fn escape_path_segment(name: &str) -> String {
 }
 
 impl Trigger {
-    /// Starts a trigger task for every job due now (and not already in flight).
-    fn dispatch_due(&self) -> Vec<tokio::task::JoinHandle<()>> {
+    /// Starts a trigger task for the jobs due now that may start (see [`Jobs::claim_due`]).
+    fn dispatch_due(
+        &self,
+        skip: &BTreeSet<(String, String)>,
+    ) -> Vec<(Job, tokio::task::JoinHandle<()>)> {
         let now = self.clock.now();
         self.jobs
-            .claim_due(now)
+            .claim_due(now, skip)
             .into_iter()
             .map(|job| {
                 let this = self.clone();
-                tokio::spawn(async move { this.attempt(job).await })
+                let attempted = job.clone();
+                (
+                    job,
+                    tokio::spawn(async move { this.attempt(attempted).await }),
+                )
             })
             .collect()
     }
 
-    /// One scheduler pass: triggers every due job concurrently and waits for all of them.
+    /// One scheduler pass: triggers every job due now once (concurrently, as many at a time as
+    /// [`MAX_TRIGGERS_IN_FLIGHT_PER_APP`] allows) and waits for all of them.
     pub(crate) async fn run_due(&self) {
-        for handle in self.dispatch_due() {
-            let _ = handle.await;
+        let mut attempted = BTreeSet::new();
+        loop {
+            let started = self.dispatch_due(&attempted);
+            if started.is_empty() {
+                return;
+            }
+            for (job, handle) in started {
+                let _ = handle.await;
+                attempted.insert((job.app_id, job.name));
+            }
         }
     }
 
@@ -478,18 +539,25 @@ impl Trigger {
                 );
             }
         }
-        self.jobs.record(&job, outcome, self.clock.now());
+        // A retry is due one interval after the attempt began (not after the app answered), so
+        // time moved on a manual clock while the app was failing cannot push it out.
+        self.jobs.record(&job, outcome, now);
     }
 
-    /// Runs passes every 50 ms (real time) until the task is aborted.
+    /// Runs passes every 50 ms (real time), and whenever a trigger finishes (a slot is free),
+    /// until the task is aborted.
     pub(crate) async fn run_forever(self) {
         let mut interval = tokio::time::interval(std::time::Duration::from_millis(50));
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let nothing_skipped = BTreeSet::new();
         loop {
-            interval.tick().await;
+            tokio::select! {
+                _ = interval.tick() => {}
+                () = self.jobs.attempt_done.notified() => {}
+            }
             // A slow app does not hold up other jobs: triggers run as their own tasks, and a job
             // in flight is not claimed again.
-            drop(self.dispatch_due());
+            drop(self.dispatch_due(&nothing_skipped));
         }
     }
 }
@@ -518,6 +586,55 @@ mod tests {
         DateTime::parse_from_rfc3339(s)
             .expect("time")
             .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn at_most_so_many_triggers_of_one_app_are_in_flight_the_longest_due_first() {
+        let jobs = Jobs::in_memory();
+        let start = at("2026-01-01T00:00:00Z");
+        let n = MAX_TRIGGERS_IN_FLIGHT_PER_APP + 8;
+        for i in 0..n {
+            // Job i is due at start + (n - i) s: the last created is the longest due.
+            let due = format!("{}s", n - i);
+            let job = Job::new(
+                "a",
+                &format!("j{i:03}"),
+                spec(None, Some(&due), None),
+                start,
+            )
+            .expect("job");
+            jobs.create(job, false).expect("created");
+        }
+        let other = Job::new("b", "k", spec(None, Some("1s"), None), start).expect("job");
+        jobs.create(other, false).expect("created");
+        let now = start + Duration::seconds(n as i64 + 1);
+        let none = BTreeSet::new();
+
+        let claimed = jobs.claim_due(now, &none);
+        let of_a: Vec<&Job> = claimed.iter().filter(|j| j.app_id == "a").collect();
+        assert_eq!(of_a.len(), MAX_TRIGGERS_IN_FLIGHT_PER_APP);
+        assert_eq!(of_a[0].name, format!("j{:03}", n - 1), "longest due first");
+        assert_eq!(
+            claimed.iter().filter(|j| j.app_id == "b").count(),
+            1,
+            "own limit"
+        );
+        assert!(
+            jobs.claim_due(now, &none).is_empty(),
+            "all slots of a taken"
+        );
+
+        jobs.record(of_a[0], Outcome::Success, now);
+        let next = jobs.claim_due(now, &none);
+        assert_eq!(next.len(), 1, "one slot freed");
+        let skip = BTreeSet::from([(next[0].app_id.clone(), next[0].name.clone())]);
+        jobs.record(&next[0], Outcome::Failure, now);
+        assert!(
+            jobs.claim_due(now, &skip)
+                .iter()
+                .all(|j| j.name != next[0].name),
+            "skipped"
+        );
     }
 
     #[test]

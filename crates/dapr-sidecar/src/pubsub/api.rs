@@ -16,8 +16,9 @@ use super::{Broker, PublishedMessage, is_content_type, parse_go_bool};
 use crate::Clock;
 use crate::error::{ApiError, empty_response, json_response};
 use crate::faults::Faults;
+use crate::go_json::decode::{self as go_decode, GoType};
 use crate::go_json::{self, Numbers};
-use crate::request::{ApiRequest, decode_json, metadata_json};
+use crate::request::{ApiRequest, metadata_json};
 
 const CLOUD_EVENT_CONTENT_TYPE: &str = "application/cloudevents+json";
 
@@ -141,6 +142,20 @@ pub(crate) fn publish(
     Ok(empty_response())
 }
 
+/// daprd `pkg/api/http/http.go` `bulkPublishMessageEntry`: `EntryID string
+/// json:"entryId,omitempty"`, `Event interface{} json:"event"`, `ContentType string
+/// json:"contentType"`, `Metadata map[string]string json:"metadata,omitempty"`; the body is a
+/// `[]bulkPublishMessageEntry` read by Go's rules, so `entryID` (Dapr's JS SDK) fills `EntryID`.
+const GO_BULK_PUBLISH_BODY: GoType = GoType::Slice(&GoType::Struct(
+    "bulkPublishMessageEntry",
+    &[
+        ("entryId", GoType::String),
+        ("event", GoType::Any),
+        ("contentType", GoType::String),
+        ("metadata", GoType::Map(&GoType::String)),
+    ],
+));
+
 #[derive(Debug, Deserialize)]
 struct BulkEntry {
     #[serde(rename = "entryId", default)]
@@ -189,9 +204,10 @@ pub(crate) fn bulk_publish(
     topic: &str,
 ) -> Result<Response<Bytes>, ApiError> {
     let (metadata, raw) = checked_metadata(ctx, req, pubsub, topic)?;
-    let entries: Vec<BulkEntry> = decode_json::<Option<Vec<BulkEntry>>>(&req.body)
-        .map_err(|err| ApiError::unmarshal_events(pubsub, topic, ctx.app_id, &err))?
-        .unwrap_or_default();
+    let entries: Vec<BulkEntry> =
+        go_decode::decode::<Option<Vec<BulkEntry>>>(&req.body, &GO_BULK_PUBLISH_BODY)
+            .map_err(|err| ApiError::unmarshal_events(pubsub, topic, ctx.app_id, &err))?
+            .unwrap_or_default();
 
     let mut seen = HashSet::new();
     let mut prepared = Vec::with_capacity(entries.len());

@@ -334,6 +334,7 @@ impl Shared {
             Ok(_) => {
                 routing.wake(&consumers);
                 drop(routing);
+                self.expire_dead_letters();
                 tracing::warn!(
                     app_id = sub.app_id,
                     topic = sub.topic,
@@ -355,6 +356,21 @@ impl Shared {
             Err(err) => {
                 tracing::error!("error sending message to dead letter {dlq}: {err}");
             }
+        }
+    }
+
+    /// Forgets the dead letters whose message has expired (its CloudEvent `expiration`, from
+    /// `ttlInSeconds`, has passed): a replay would only drop them, and the log lets go of them.
+    pub(crate) fn expire_dead_letters(&self) {
+        let now = self.clock.now();
+        let expired = |message: &PublishedMessage| {
+            message
+                .event
+                .as_ref()
+                .is_some_and(|event| has_expired(event, now))
+        };
+        if let Err(err) = self.store.expire_dead_letters(expired) {
+            tracing::error!("{err}");
         }
     }
 
@@ -699,27 +715,21 @@ fn classify(status: StatusCode, body: &[u8]) -> Outcome {
 /// `json.NewDecoder(body).Decode(&AppResponse{})`: the `status` field of the first JSON value;
 /// `None` when that decode fails (empty body, not JSON, not an object, `status` not a string).
 fn app_status(body: &[u8]) -> Option<String> {
-    let value: Value = crate::request::decode_json(body).ok()?;
-    let object = match value {
-        Value::Null => return Some(String::new()),
-        Value::Object(object) => object,
-        _ => return None,
-    };
-    let status = object.get("status").or_else(|| {
-        object
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("status"))
-            .map(|(_, v)| v)
-    });
-    match status {
-        None | Some(Value::Null) => Some(String::new()),
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => None,
-    }
+    use crate::go_json::decode::{GoType, decode};
+    /// daprd `AppResponse`: `Status AppResponseStatus json:"status"` (a string).
+    const GO_APP_RESPONSE: GoType = GoType::Struct("AppResponse", &[("status", GoType::String)]);
+    let value: Value = decode(body, &GO_APP_RESPONSE).ok()?;
+    Some(
+        value
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+    )
 }
 
 /// components-contrib `HasExpired`: an RFC 3339 `expiration` in the past.
-fn has_expired(event: &Value, now: DateTime<Utc>) -> bool {
+pub(crate) fn has_expired(event: &Value, now: DateTime<Utc>) -> bool {
     event
         .get("expiration")
         .and_then(Value::as_str)
@@ -757,6 +767,21 @@ mod tests {
         assert_eq!(status_of(500, ""), "retry");
         assert_eq!(status_of(400, ""), "retry");
         assert_eq!(status_of(302, ""), "retry");
+    }
+
+    /// daprd decodes a 2xx reply into `AppResponse` (`Status AppResponseStatus json:"status"`)
+    /// with Go's encoding/json: any case, the last duplicate wins, `null` leaves it empty.
+    #[test]
+    fn the_reply_status_is_decoded_by_gos_rules() {
+        assert_eq!(status_of(200, r#"{"STATUS":"DROP","extra":1}"#), "drop");
+        assert_eq!(
+            status_of(200, r#"{"status":"DROP","Status":"RETRY"}"#),
+            "retry"
+        );
+        assert_eq!(
+            status_of(200, r#"{"status":"RETRY","status":null}"#),
+            "retry"
+        );
     }
 
     #[test]

@@ -141,9 +141,8 @@ pub(crate) fn get(sidecar: &Inner, app_id: &str) -> Result<Response<Bytes>, ApiE
         }
     }
     let mut enabled_features: Vec<String> = resources
-        .configurations
-        .iter()
-        .filter(|c| c.scopes.is_empty() || c.scopes.iter().any(|s| s == app_id))
+        .configuration_for(app_id)
+        .into_iter()
         .flat_map(|c| {
             c.features
                 .iter()

@@ -146,10 +146,17 @@ impl Broker {
         self.shared.record_egress(publisher, pubsub, topic, false);
     }
 
+    /// The last messages accepted (see [`store::PUBLISHED_HISTORY`]).
     pub fn messages(&self) -> Vec<PublishedMessage> {
-        self.shared.store.messages().unwrap_or_else(|err| {
+        self.shared.store.messages()
+    }
+
+    /// How many messages the stored log holds (only those still owed to a subscriber or kept
+    /// by a dead letter).
+    pub fn log_len(&self) -> usize {
+        self.shared.store.log_len().unwrap_or_else(|err| {
             tracing::error!("{err}");
-            Vec::new()
+            0
         })
     }
 
@@ -175,7 +182,9 @@ impl Broker {
         runtime.spawn(self.shared.clone().start(self.shutdown.subscribe()));
     }
 
+    /// The dead letters not yet replayed, oldest first (expired ones are forgotten first).
     pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.shared.expire_dead_letters();
         let stored = self.shared.store.dead_letters().unwrap_or_else(|err| {
             tracing::error!("{err}");
             Vec::new()

@@ -1,18 +1,26 @@
 //! Where accepted messages, pending deliveries and dead letters live: in memory, or in SQLite
 //! (`<data_dir>/pubsub.db`) so that unacknowledged messages survive a restart.
 //!
-//! Model: an append-only log of messages (`seq`), and per consumer (app id, pub/sub, topic) a
-//! queue of pending deliveries that point into the log. A publish appends the message and one
-//! delivery per subscribed consumer in one transaction; an acknowledgement deletes the delivery.
-//! Until the subscriptions are known (`Sidecar::start()` has asked every app), messages are kept
+//! Model: a log of messages (`seq`), and per consumer (app id, pub/sub, topic) a queue of
+//! pending deliveries that point into the log. A publish appends the message and one delivery per
+//! subscribed consumer in one transaction; an acknowledgement deletes the delivery. Until the
+//! subscriptions are known (`Sidecar::start()` has asked every app), messages are kept
 //! "undistributed" and fanned out when they are.
 //!
-//! SQLite runs in WAL mode with `synchronous=FULL`: each commit (one per publish, one per
-//! acknowledgement) is fsynced before the call returns, so a 204 to a publisher means the message
-//! is on disk even if the machine loses power right after. `NORMAL` would only survive a process
-//! crash; the cost of FULL is one fsync per publish, which a development machine does not notice.
+//! The log is trimmed: a message is deleted, in the same transaction as the acknowledgement (or
+//! drop, or dead-lettering) that settles its last delivery, once every consumer group (every
+//! subscribed app id) is done with it and no dead letter refers to it. A dead letter keeps its
+//! message until it is replayed and acknowledged, or expires (its CloudEvent `expiration`,
+//! [`Store::expire_dead_letters`]). So the log holds only what is still owed to
+//! somebody. Besides, the last [`PUBLISHED_HISTORY`] messages accepted are kept in memory for
+//! inspection (`Sidecar::published`).
+//!
+//! Durability (`crate::durable`): WAL with `synchronous=NORMAL`, the WAL fsynced in the background
+//! at most once a second. A 204 to a publisher means the message survives `kill -9` of the
+//! process at once, and a power loss once the next background fsync has run (within about a
+//! second; Redis's `appendfsync everysec`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -22,6 +30,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::PublishedMessage;
+use crate::durable::Db;
 
 /// One subscriber of one topic: the unit of ordering and of delivery state.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -62,15 +71,65 @@ pub(crate) struct StoredDeadLetter {
 
 pub(crate) type StoreResult<T> = Result<T, String>;
 
-pub(crate) enum Store {
+/// How many of the most recently accepted messages [`Store::messages`] returns.
+pub(crate) const PUBLISHED_HISTORY: usize = 10_000;
+
+pub(crate) struct Store {
+    backend: Backend,
+    /// The last [`PUBLISHED_HISTORY`] messages accepted (publishes and dead-letter
+    /// republishes), oldest first; seeded from the log when it is opened.
+    history: Mutex<VecDeque<Remembered>>,
+}
+
+/// A message of the history with its envelope kept as JSON text: a parsed `serde_json::Value`
+/// takes several times the bytes of its text, and 10,000 of them were most of a busy
+/// `todo-dev`'s resident memory. [`Store::messages`] parses them again.
+struct Remembered {
+    message: PublishedMessage,
+    event: Option<Box<str>>,
+}
+
+impl Remembered {
+    fn new(message: &PublishedMessage) -> Self {
+        Remembered {
+            message: PublishedMessage {
+                pubsub: message.pubsub.clone(),
+                topic: message.topic.clone(),
+                content_type: message.content_type.clone(),
+                body: message.body.clone(),
+                event: None,
+                metadata: message.metadata.clone(),
+            },
+            event: message
+                .event
+                .as_ref()
+                .map(|event| event.to_string().into_boxed_str()),
+        }
+    }
+
+    fn message(&self) -> PublishedMessage {
+        PublishedMessage {
+            event: self
+                .event
+                .as_deref()
+                .and_then(|text| serde_json::from_str(text).ok()),
+            ..self.message.clone()
+        }
+    }
+}
+
+enum Backend {
     Memory(Mutex<MemoryStore>),
-    Sqlite(Mutex<Connection>),
+    Sqlite(Db),
 }
 
 #[derive(Default)]
 pub(crate) struct MemoryStore {
-    /// `seq` = index + 1.
-    messages: Vec<PublishedMessage>,
+    /// The log by `seq`.
+    messages: BTreeMap<i64, PublishedMessage>,
+    next_seq: i64,
+    /// Deliveries and dead letters referring to each message of the log.
+    references: BTreeMap<i64, usize>,
     undistributed: Vec<i64>,
     queues: BTreeMap<ConsumerKey, BTreeMap<i64, (i64, u32)>>,
     next_delivery: i64,
@@ -106,6 +165,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_consumer ON deliveries(app_id, pubsub, topic, id);
+CREATE INDEX IF NOT EXISTS deliveries_by_seq ON deliveries(seq);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     seq INTEGER NOT NULL REFERENCES messages(seq),
@@ -116,23 +176,54 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     reason TEXT NOT NULL,
     at TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS dead_letters_by_seq ON dead_letters(seq);
 ";
+
+/// Deletes message `?1` once it is distributed and nothing refers to it any more.
+const TRIM_ONE: &str = "DELETE FROM messages WHERE seq = ?1 AND distributed = 1
+    AND NOT EXISTS (SELECT 1 FROM deliveries WHERE seq = ?1)
+    AND NOT EXISTS (SELECT 1 FROM dead_letters WHERE seq = ?1)";
+
+/// Deletes every distributed message nothing refers to (a log written before trimming existed,
+/// or messages nobody subscribed to).
+const TRIM_ALL: &str = "DELETE FROM messages WHERE distributed = 1
+    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = messages.seq)
+    AND NOT EXISTS (SELECT 1 FROM dead_letters l WHERE l.seq = messages.seq)";
 
 impl Store {
     /// In memory when `data_dir` is `None`, else `<data_dir>/pubsub.db` (created if needed).
     pub fn open(data_dir: Option<&Path>) -> StoreResult<Self> {
         let Some(dir) = data_dir else {
-            return Ok(Store::Memory(Mutex::new(MemoryStore::default())));
+            return Ok(Store::with(Backend::Memory(Mutex::new(
+                MemoryStore::default(),
+            ))));
         };
         std::fs::create_dir_all(dir).map_err(|err| format!("{}: {err}", dir.display()))?;
         let path = dir.join("pubsub.db");
-        let conn = Connection::open(&path).map_err(|err| format!("{}: {err}", path.display()))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .and_then(|()| conn.pragma_update(None, "synchronous", "FULL"))
-            .and_then(|()| conn.busy_timeout(std::time::Duration::from_secs(5)))
-            .and_then(|()| conn.execute_batch(SCHEMA))
+        let db = Db::open(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+        db.write()
+            .execute_batch(SCHEMA)
             .map_err(|err| format!("{}: {err}", path.display()))?;
-        Ok(Store::Sqlite(Mutex::new(conn)))
+        let store = Store::with(Backend::Sqlite(db));
+        let stored = store.stored_messages()?;
+        let skip = stored.len().saturating_sub(PUBLISHED_HISTORY);
+        lock(&store.history).extend(stored.iter().skip(skip).map(Remembered::new));
+        Ok(store)
+    }
+
+    fn with(backend: Backend) -> Self {
+        Store {
+            backend,
+            history: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    fn remember(&self, message: &PublishedMessage) {
+        let mut history = lock(&self.history);
+        if history.len() == PUBLISHED_HISTORY {
+            history.pop_front();
+        }
+        history.push_back(Remembered::new(message));
     }
 
     /// Appends `message`; with `consumers`, also queues a delivery for each (else the message
@@ -142,16 +233,18 @@ impl Store {
         message: &PublishedMessage,
         consumers: Option<&[ConsumerKey]>,
     ) -> StoreResult<i64> {
-        match self {
-            Store::Memory(mem) => Ok(lock(mem).append(message.clone(), consumers)),
-            Store::Sqlite(conn) => {
-                let mut conn = lock(conn);
+        let seq = match &self.backend {
+            Backend::Memory(mem) => lock(mem).append(message.clone(), consumers),
+            Backend::Sqlite(conn) => {
+                let mut conn = conn.write();
                 let tx = conn.transaction().map_err(sql_err)?;
                 let seq = sql_append(&tx, message, consumers)?;
                 tx.commit().map_err(sql_err)?;
-                Ok(seq)
+                seq
             }
-        }
+        };
+        self.remember(message);
+        Ok(seq)
     }
 
     /// Fans out every undistributed message to `consumers_of(pubsub, topic)`, in order.
@@ -159,19 +252,22 @@ impl Store {
         &self,
         consumers_of: impl Fn(&str, &str) -> Vec<ConsumerKey>,
     ) -> StoreResult<usize> {
-        match self {
-            Store::Memory(mem) => {
+        match &self.backend {
+            Backend::Memory(mem) => {
                 let mut mem = lock(mem);
                 let pending = std::mem::take(&mut mem.undistributed);
                 for seq in &pending {
-                    let message = &mem.messages[(*seq - 1) as usize];
+                    let Some(message) = mem.messages.get(seq) else {
+                        continue;
+                    };
                     let consumers = consumers_of(&message.pubsub, &message.topic);
                     mem.enqueue(*seq, &consumers);
+                    mem.trim(*seq);
                 }
                 Ok(pending.len())
             }
-            Store::Sqlite(conn) => {
-                let mut conn = lock(conn);
+            Backend::Sqlite(conn) => {
+                let mut conn = conn.write();
                 let tx = conn.transaction().map_err(sql_err)?;
                 let rows: Vec<(i64, String, String)> = {
                     let mut stmt = tx
@@ -191,6 +287,7 @@ impl Store {
                     [],
                 )
                 .map_err(sql_err)?;
+                tx.execute(TRIM_ALL, []).map_err(sql_err)?;
                 tx.commit().map_err(sql_err)?;
                 Ok(rows.len())
             }
@@ -199,22 +296,24 @@ impl Store {
 
     /// The oldest pending delivery of `consumer`.
     pub fn head(&self, consumer: &ConsumerKey) -> StoreResult<Option<Pending>> {
-        match self {
-            Store::Memory(mem) => {
+        match &self.backend {
+            Backend::Memory(mem) => {
                 let mem = lock(mem);
                 Ok(mem
                     .queues
                     .get(consumer)
                     .and_then(|queue| queue.iter().next())
-                    .map(|(id, (seq, attempts))| Pending {
-                        id: *id,
-                        seq: *seq,
-                        attempts: *attempts,
-                        message: mem.messages[(*seq - 1) as usize].clone(),
+                    .and_then(|(id, (seq, attempts))| {
+                        Some(Pending {
+                            id: *id,
+                            seq: *seq,
+                            attempts: *attempts,
+                            message: mem.messages.get(seq)?.clone(),
+                        })
                     }))
             }
-            Store::Sqlite(conn) => {
-                let conn = lock(conn);
+            Backend::Sqlite(conn) => {
+                let conn = conn.read();
                 let row = conn
                     .query_row(
                         "SELECT id, seq, attempts FROM deliveries
@@ -246,15 +345,15 @@ impl Store {
 
     /// Every consumer with pending deliveries.
     pub fn consumers_with_pending(&self) -> StoreResult<Vec<ConsumerKey>> {
-        match self {
-            Store::Memory(mem) => Ok(lock(mem)
+        match &self.backend {
+            Backend::Memory(mem) => Ok(lock(mem)
                 .queues
                 .iter()
                 .filter(|(_, q)| !q.is_empty())
                 .map(|(k, _)| k.clone())
                 .collect()),
-            Store::Sqlite(conn) => {
-                let conn = lock(conn);
+            Backend::Sqlite(conn) => {
+                let conn = conn.read();
                 let mut stmt = conn
                     .prepare("SELECT DISTINCT app_id, pubsub, topic FROM deliveries")
                     .map_err(sql_err)?;
@@ -274,14 +373,15 @@ impl Store {
     /// Deliveries not yet settled (acknowledged, dropped or dead-lettered), plus messages not yet
     /// fanned out to their subscribers.
     pub fn pending(&self) -> StoreResult<usize> {
-        match self {
-            Store::Memory(mem) => {
+        match &self.backend {
+            Backend::Memory(mem) => {
                 let mem = lock(mem);
                 let queued: usize = mem.queues.values().map(BTreeMap::len).sum();
                 Ok(queued + mem.undistributed.len())
             }
-            Store::Sqlite(conn) => {
-                let count: i64 = lock(conn)
+            Backend::Sqlite(conn) => {
+                let count: i64 = conn
+                    .read()
                     .query_row(
                         "SELECT (SELECT COUNT(*) FROM deliveries)
                               + (SELECT COUNT(*) FROM messages WHERE distributed = 0)",
@@ -295,8 +395,8 @@ impl Store {
     }
 
     pub fn set_attempts(&self, id: i64, attempts: u32) -> StoreResult<()> {
-        match self {
-            Store::Memory(mem) => {
+        match &self.backend {
+            Backend::Memory(mem) => {
                 for queue in lock(mem).queues.values_mut() {
                     if let Some(entry) = queue.get_mut(&id) {
                         entry.1 = attempts;
@@ -304,7 +404,8 @@ impl Store {
                 }
                 Ok(())
             }
-            Store::Sqlite(conn) => lock(conn)
+            Backend::Sqlite(conn) => conn
+                .write()
                 .execute(
                     "UPDATE deliveries SET attempts = ?2 WHERE id = ?1",
                     params![id, attempts],
@@ -314,19 +415,20 @@ impl Store {
         }
     }
 
-    /// The delivery is done (acknowledged, or dropped).
+    /// The delivery is done (acknowledged, or dropped); its message leaves the log when nothing
+    /// else refers to it.
     pub fn ack(&self, id: i64) -> StoreResult<()> {
-        match self {
-            Store::Memory(mem) => {
-                for queue in lock(mem).queues.values_mut() {
-                    queue.remove(&id);
-                }
+        match &self.backend {
+            Backend::Memory(mem) => {
+                lock(mem).settle(id);
                 Ok(())
             }
-            Store::Sqlite(conn) => lock(conn)
-                .execute("DELETE FROM deliveries WHERE id = ?1", [id])
-                .map(drop)
-                .map_err(sql_err),
+            Backend::Sqlite(conn) => {
+                let mut conn = conn.write();
+                let tx = conn.transaction().map_err(sql_err)?;
+                sql_settle(&tx, id)?;
+                tx.commit().map_err(sql_err)
+            }
         }
     }
 
@@ -340,24 +442,29 @@ impl Store {
         republished: &PublishedMessage,
         dlq_consumers: &[ConsumerKey],
     ) -> StoreResult<i64> {
-        match self {
-            Store::Memory(mem) => {
-                let mut mem = lock(mem);
-                for queue in mem.queues.values_mut() {
-                    queue.remove(&id);
-                }
-                mem.append(republished.clone(), Some(dlq_consumers));
-                mem.next_dead += 1;
-                let dead_id = mem.next_dead;
-                mem.dead.insert(dead_id, (seq, record));
+        match &self.backend {
+            Backend::Memory(mem) => {
+                let dead_id = {
+                    let mut mem = lock(mem);
+                    // The dead letter refers to the message before its delivery lets go of it.
+                    *mem.references.entry(seq).or_default() += 1;
+                    mem.settle(id);
+                    mem.append(republished.clone(), Some(dlq_consumers));
+                    mem.next_dead += 1;
+                    let dead_id = mem.next_dead;
+                    mem.dead.insert(dead_id, (seq, record));
+                    dead_id
+                };
+                self.remember(republished);
                 Ok(dead_id)
             }
-            Store::Sqlite(conn) => {
-                let mut conn = lock(conn);
+            Backend::Sqlite(conn) => {
+                let mut conn = conn.write();
                 let tx = conn.transaction().map_err(sql_err)?;
                 tx.execute("DELETE FROM deliveries WHERE id = ?1", [id])
                     .map_err(sql_err)?;
-                sql_append(&tx, republished, Some(dlq_consumers))?;
+                let republished_seq = sql_append(&tx, republished, Some(dlq_consumers))?;
+                tx.execute(TRIM_ONE, [republished_seq]).map_err(sql_err)?;
                 tx.execute(
                     "INSERT INTO dead_letters (seq, app_id, pubsub, topic, original_topic, reason, at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -374,27 +481,31 @@ impl Store {
                 .map_err(sql_err)?;
                 let dead_id = tx.last_insert_rowid();
                 tx.commit().map_err(sql_err)?;
+                drop(conn);
+                self.remember(republished);
                 Ok(dead_id)
             }
         }
     }
 
     pub fn dead_letters(&self) -> StoreResult<Vec<StoredDeadLetter>> {
-        match self {
-            Store::Memory(mem) => {
+        match &self.backend {
+            Backend::Memory(mem) => {
                 let mem = lock(mem);
                 Ok(mem
                     .dead
                     .iter()
-                    .map(|(id, (seq, record))| StoredDeadLetter {
-                        id: *id,
-                        record: record.clone(),
-                        message: mem.messages[(*seq - 1) as usize].clone(),
+                    .filter_map(|(id, (seq, record))| {
+                        Some(StoredDeadLetter {
+                            id: *id,
+                            record: record.clone(),
+                            message: mem.messages.get(seq)?.clone(),
+                        })
                     })
                     .collect())
             }
-            Store::Sqlite(conn) => {
-                let conn = lock(conn);
+            Backend::Sqlite(conn) => {
+                let conn = conn.read();
                 let rows: Vec<(i64, i64, DeadRecord)> = {
                     let mut stmt = conn
                         .prepare(
@@ -435,11 +546,61 @@ impl Store {
         }
     }
 
+    /// Removes the dead letters whose message `expired`, and those messages unless something
+    /// else still refers to them. Returns how many were removed.
+    pub fn expire_dead_letters(
+        &self,
+        expired: impl Fn(&PublishedMessage) -> bool,
+    ) -> StoreResult<usize> {
+        match &self.backend {
+            Backend::Memory(mem) => {
+                let mut mem = lock(mem);
+                let gone: Vec<(i64, i64)> = mem
+                    .dead
+                    .iter()
+                    .filter(|(_, (seq, _))| mem.messages.get(seq).is_some_and(&expired))
+                    .map(|(id, (seq, _))| (*id, *seq))
+                    .collect();
+                for (id, seq) in &gone {
+                    mem.dead.remove(id);
+                    mem.release(*seq);
+                }
+                Ok(gone.len())
+            }
+            Backend::Sqlite(conn) => {
+                let mut conn = conn.write();
+                let tx = conn.transaction().map_err(sql_err)?;
+                let rows: Vec<(i64, i64)> = {
+                    let mut stmt = tx
+                        .prepare("SELECT id, seq FROM dead_letters ORDER BY id")
+                        .map_err(sql_err)?;
+                    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .and_then(Iterator::collect)
+                        .map_err(sql_err)?
+                };
+                let mut removed = 0;
+                for (id, seq) in rows {
+                    if !expired(&sql_message(&tx, seq)?) {
+                        continue;
+                    }
+                    tx.execute("DELETE FROM dead_letters WHERE id = ?1", [id])
+                        .map_err(sql_err)?;
+                    tx.execute(TRIM_ONE, [seq]).map_err(sql_err)?;
+                    removed += 1;
+                }
+                if removed > 0 {
+                    tx.commit().map_err(sql_err)?;
+                }
+                Ok(removed)
+            }
+        }
+    }
+
     /// Removes dead letter `id` and queues its message again for the original subscription.
     /// `None` when there is no such dead letter.
     pub fn replay(&self, dead_id: i64) -> StoreResult<Option<ConsumerKey>> {
-        match self {
-            Store::Memory(mem) => {
+        match &self.backend {
+            Backend::Memory(mem) => {
                 let mut mem = lock(mem);
                 let Some((seq, record)) = mem.dead.remove(&dead_id) else {
                     return Ok(None);
@@ -450,10 +611,11 @@ impl Store {
                     topic: record.original_topic,
                 };
                 mem.enqueue(seq, std::slice::from_ref(&key));
+                mem.release(seq);
                 Ok(Some(key))
             }
-            Store::Sqlite(conn) => {
-                let mut conn = lock(conn);
+            Backend::Sqlite(conn) => {
+                let mut conn = conn.write();
                 let tx = conn.transaction().map_err(sql_err)?;
                 let row = tx
                     .query_row(
@@ -480,12 +642,32 @@ impl Store {
         }
     }
 
-    /// Every message ever accepted, in order.
-    pub fn messages(&self) -> StoreResult<Vec<PublishedMessage>> {
-        match self {
-            Store::Memory(mem) => Ok(lock(mem).messages.clone()),
-            Store::Sqlite(conn) => {
-                let conn = lock(conn);
+    /// The last [`PUBLISHED_HISTORY`] messages accepted, in order.
+    pub fn messages(&self) -> Vec<PublishedMessage> {
+        lock(&self.history)
+            .iter()
+            .map(Remembered::message)
+            .collect()
+    }
+
+    /// How many messages the log holds.
+    pub fn log_len(&self) -> StoreResult<usize> {
+        match &self.backend {
+            Backend::Memory(mem) => Ok(lock(mem).messages.len()),
+            Backend::Sqlite(conn) => conn
+                .read()
+                .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get::<_, i64>(0))
+                .map(|n| usize::try_from(n).unwrap_or_default())
+                .map_err(sql_err),
+        }
+    }
+
+    /// The messages of the log, in order.
+    fn stored_messages(&self) -> StoreResult<Vec<PublishedMessage>> {
+        match &self.backend {
+            Backend::Memory(mem) => Ok(lock(mem).messages.values().cloned().collect()),
+            Backend::Sqlite(conn) => {
+                let conn = conn.read();
                 let mut stmt = conn
                     .prepare(
                         "SELECT pubsub, topic, content_type, body, event, metadata FROM messages ORDER BY seq",
@@ -501,16 +683,49 @@ impl Store {
 
 impl MemoryStore {
     fn append(&mut self, message: PublishedMessage, consumers: Option<&[ConsumerKey]>) -> i64 {
-        self.messages.push(message);
-        let seq = self.messages.len() as i64;
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        self.messages.insert(seq, message);
         match consumers {
-            Some(consumers) => self.enqueue(seq, consumers),
+            Some(consumers) => {
+                self.enqueue(seq, consumers);
+                self.trim(seq);
+            }
             None => self.undistributed.push(seq),
         }
         seq
     }
 
+    /// Removes delivery `id` and lets go of its message.
+    fn settle(&mut self, id: i64) {
+        let seq = self
+            .queues
+            .values_mut()
+            .find_map(|queue| queue.remove(&id))
+            .map(|(seq, _)| seq);
+        if let Some(seq) = seq {
+            self.release(seq);
+        }
+    }
+
+    /// One reference (a delivery or a dead letter) to `seq` fewer.
+    fn release(&mut self, seq: i64) {
+        if let Some(count) = self.references.get_mut(&seq) {
+            *count = count.saturating_sub(1);
+        }
+        self.trim(seq);
+    }
+
+    /// Deletes message `seq` when nothing refers to it any more.
+    fn trim(&mut self, seq: i64) {
+        if self.references.get(&seq).copied().unwrap_or_default() == 0 {
+            self.references.remove(&seq);
+            self.messages.remove(&seq);
+        }
+    }
+
     fn enqueue(&mut self, seq: i64, consumers: &[ConsumerKey]) {
+        *self.references.entry(seq).or_default() += consumers.len();
         for consumer in consumers {
             self.next_delivery += 1;
             let id = self.next_delivery;
@@ -549,8 +764,27 @@ fn sql_append(
     let seq = tx.last_insert_rowid();
     if let Some(consumers) = consumers {
         sql_enqueue(tx, seq, consumers)?;
+        if consumers.is_empty() {
+            tx.execute(TRIM_ONE, [seq]).map_err(sql_err)?;
+        }
     }
     Ok(seq)
+}
+
+/// Deletes delivery `id`, and its message when nothing else refers to it.
+fn sql_settle(tx: &rusqlite::Transaction<'_>, id: i64) -> StoreResult<()> {
+    let seq: Option<i64> = tx
+        .query_row("SELECT seq FROM deliveries WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(sql_err)?;
+    tx.execute("DELETE FROM deliveries WHERE id = ?1", [id])
+        .map_err(sql_err)?;
+    if let Some(seq) = seq {
+        tx.execute(TRIM_ONE, [seq]).map_err(sql_err)?;
+    }
+    Ok(())
 }
 
 fn sql_enqueue(
@@ -681,9 +915,139 @@ mod tests {
         assert_eq!(store.replay(dead).expect("replay"), Some(a.clone()));
         assert_eq!(store.replay(dead).expect("replay"), None);
         assert_eq!(store.head(&a).expect("head").expect("replayed").seq, 2);
-        assert_eq!(store.messages().expect("messages").len(), 3);
+        assert_eq!(store.messages().len(), 3, "the history keeps them all");
+        assert_eq!(store.log_len(), Ok(2), "the acknowledged one is trimmed");
         assert_eq!(store.consumers_with_pending().expect("consumers").len(), 2);
         assert_eq!(store.pending().expect("pending"), 2);
+    }
+
+    /// Many publishes to two consumer groups, acknowledged as they go, with one dead letter on
+    /// the way: the log holds only what is still owed, however long the run.
+    fn stays_bounded(store: &Store, rounds: usize) {
+        let (a, b) = (key("a", "t"), key("b", "t"));
+        let mut max_len = 0;
+        for n in 0..rounds {
+            store
+                .append(&message("t"), Some(&[a.clone(), b.clone()]))
+                .expect("append");
+            // Nobody subscribes to this topic: nothing is owed.
+            store.append(&message("nobody"), Some(&[])).expect("append");
+            let head_a = store.head(&a).expect("head").expect("a");
+            store.ack(head_a.id).expect("ack a");
+            max_len = max_len.max(store.log_len().expect("len"));
+            let head_b = store.head(&b).expect("head").expect("b");
+            if n == 7 {
+                let record = DeadRecord {
+                    app_id: "b".into(),
+                    pubsub: "pubsub".into(),
+                    dead_letter_topic: "dlq".into(),
+                    original_topic: "t".into(),
+                    reason: "r".into(),
+                    at: DateTime::UNIX_EPOCH,
+                };
+                store
+                    .dead_letter(head_b.id, head_b.seq, record, &message("dlq"), &[])
+                    .expect("dead letter");
+            } else {
+                store.ack(head_b.id).expect("ack b");
+            }
+        }
+        assert!(
+            max_len <= 2,
+            "a: at most b's pending copy and the dead letter's: {max_len}"
+        );
+        assert_eq!(
+            store.log_len(),
+            Ok(1),
+            "only the dead letter's message is kept"
+        );
+        let letters = store.dead_letters().expect("list");
+        assert_eq!(letters.len(), 1);
+        store.replay(letters[0].id).expect("replay");
+        assert_eq!(store.log_len(), Ok(1), "replayed, not yet acknowledged");
+        let replayed = store.head(&b).expect("head").expect("replayed");
+        store.ack(replayed.id).expect("ack");
+        assert_eq!(store.log_len(), Ok(0));
+        assert_eq!(store.pending(), Ok(0));
+        assert_eq!(
+            store.messages().len(),
+            2 * rounds + 1,
+            "the history has them all"
+        );
+    }
+
+    /// A dead letter is kept until its message expires.
+    fn expires_dead_letters(store: &Store) {
+        let a = key("a", "t");
+        for id in ["old", "new"] {
+            let mut message = message("t");
+            message.event = Some(serde_json::json!({"id": id}));
+            store
+                .append(&message, Some(std::slice::from_ref(&a)))
+                .expect("append");
+            let head = store.head(&a).expect("head").expect("pending");
+            let record = DeadRecord {
+                app_id: "a".into(),
+                pubsub: "pubsub".into(),
+                dead_letter_topic: "dlq".into(),
+                original_topic: "t".into(),
+                reason: "r".into(),
+                at: DateTime::UNIX_EPOCH,
+            };
+            store
+                .dead_letter(head.id, head.seq, record, &message, &[])
+                .expect("dead letter");
+        }
+        assert_eq!(store.log_len(), Ok(2));
+        let is_old = |m: &PublishedMessage| m.event.as_ref().is_some_and(|e| e["id"] == "old");
+        assert_eq!(store.expire_dead_letters(is_old), Ok(1));
+        let left = store.dead_letters().expect("list");
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].message.event.as_ref().expect("event")["id"], "new");
+        assert_eq!(
+            store.log_len(),
+            Ok(1),
+            "the expired one's message is gone too"
+        );
+        assert_eq!(store.expire_dead_letters(is_old), Ok(0));
+    }
+
+    #[test]
+    fn expired_dead_letters_are_forgotten_in_memory_and_in_sqlite() {
+        expires_dead_letters(&Store::open(None).expect("memory"));
+        let dir = std::env::temp_dir().join(format!("pubsub-expire-{}", uuid::Uuid::new_v4()));
+        expires_dead_letters(&Store::open(Some(&dir)).expect("sqlite"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_memory_log_is_trimmed_once_every_consumer_group_is_done() {
+        let store = Store::open(None).expect("memory");
+        stays_bounded(&store, 2_000);
+        for _ in 0..PUBLISHED_HISTORY {
+            store.append(&message("nobody"), Some(&[])).expect("append");
+        }
+        assert_eq!(
+            store.messages().len(),
+            PUBLISHED_HISTORY,
+            "the history is bounded too"
+        );
+        assert_eq!(store.log_len(), Ok(0));
+    }
+
+    #[test]
+    fn the_sqlite_log_is_trimmed_once_every_consumer_group_is_done() {
+        let dir = std::env::temp_dir().join(format!("pubsub-trim-{}", uuid::Uuid::new_v4()));
+        let store = Store::open(Some(&dir)).expect("sqlite");
+        stays_bounded(&store, 300);
+        drop(store);
+        let reopened = Store::open(Some(&dir)).expect("reopen");
+        assert_eq!(reopened.log_len(), Ok(0));
+        assert!(
+            reopened.messages().is_empty(),
+            "nothing left to seed the history"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -696,8 +1060,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("pubsub-store-{}", uuid::Uuid::new_v4()));
         exercise(&Store::open(Some(&dir)).expect("sqlite"));
         let reopened = Store::open(Some(&dir)).expect("reopen");
-        assert_eq!(reopened.messages().expect("messages").len(), 3);
-        assert_eq!(reopened.messages().expect("messages")[0], message("t"));
+        // The acknowledged first message was trimmed; the replayed one and the dead letter's
+        // republished copy are still owed.
+        assert_eq!(reopened.log_len(), Ok(2));
+        assert_eq!(reopened.messages().len(), 2);
+        assert_eq!(reopened.messages()[0], message("t"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

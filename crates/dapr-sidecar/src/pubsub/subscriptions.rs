@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::go_json::decode::{self as go_decode, GoType};
+
 use super::cel::{self, EvalError, Expr};
 use super::parse_go_bool;
 use crate::resources::Subscription as DeclaredSubscription;
@@ -118,15 +120,9 @@ fn rule_of(match_expr: &str, path: &str) -> Result<Rule, String> {
     })
 }
 
-/// A JSON object field looked up like Go's `encoding/json`: exact name first, then
-/// case-insensitively.
+/// A field of an object already decoded by Go's rules (canonical names).
 fn field<'a>(object: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a Value> {
-    object.get(name).or_else(|| {
-        object
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    })
+    object.get(name)
 }
 
 fn string_field(object: &serde_json::Map<String, Value>, name: &str) -> Result<String, String> {
@@ -137,13 +133,59 @@ fn string_field(object: &serde_json::Map<String, Value>, name: &str) -> Result<S
     }
 }
 
+/// daprd `pkg/runtime/subscription` `SubscriptionJSON` (`PubsubName string json:"pubsubname"`,
+/// `Topic string json:"topic"`, `DeadLetterTopic string json:"deadLetterTopic"`, `Metadata
+/// map[string]string json:"metadata,omitempty"`, `Route string json:"route"`, `Routes
+/// RoutesJSON json:"routes"`, `BulkSubscribe BulkSubscribeJSON json:"bulkSubscribe,omitempty"`),
+/// with `RoutesJSON` (`Rules []*RuleJSON json:"rules,omitempty"`, `Default string
+/// json:"default,omitempty"`) and `RuleJSON` (`Match string json:"match"`, `Path string
+/// json:"path"`): an app's answer is a `[]SubscriptionJSON` read by Go's rules.
+const GO_SUBSCRIBE_BODY: GoType = GoType::Slice(&GoType::Struct(
+    "SubscriptionJSON",
+    &[
+        ("pubsubname", GoType::String),
+        ("topic", GoType::String),
+        ("deadLetterTopic", GoType::String),
+        ("metadata", GoType::Map(&GoType::String)),
+        ("route", GoType::String),
+        (
+            "routes",
+            GoType::Struct(
+                "RoutesJSON",
+                &[
+                    (
+                        "rules",
+                        GoType::Slice(&GoType::Ptr(&GoType::Struct(
+                            "RuleJSON",
+                            &[("match", GoType::String), ("path", GoType::String)],
+                        ))),
+                    ),
+                    ("default", GoType::String),
+                ],
+            ),
+        ),
+        (
+            "bulkSubscribe",
+            GoType::Struct(
+                "BulkSubscribeJSON",
+                &[
+                    ("enabled", GoType::Bool),
+                    ("maxMessagesCount", GoType::Number("int32")),
+                    ("maxAwaitDurationMs", GoType::Number("int32")),
+                ],
+            ),
+        ),
+    ],
+));
+
 /// Parses an app's `GET /dapr/subscribe` answer (200 body) into its subscriptions. An error
 /// (bad JSON, wrong types, an unsupported rule) rejects the whole answer, as in daprd.
 pub(crate) fn parse_programmatic(
     app_id: &str,
     body: &[u8],
 ) -> Result<Vec<ActiveSubscription>, String> {
-    let value: Value = crate::request::decode_json(body)?;
+    // Names are canonical after this, so the lookups below are exact.
+    let value: Value = go_decode::decode(body, &GO_SUBSCRIBE_BODY)?;
     let items = match value {
         Value::Null => return Ok(Vec::new()),
         Value::Array(items) => items,
@@ -264,6 +306,19 @@ mod tests {
             "routes": {"rules": [{"match": "event.n + 1 == 2", "path": "/x"}]}}]);
         let err = parse_programmatic("app", body.to_string().as_bytes()).expect_err("rejected");
         assert!(err.contains("[0].routes.rules[0].match"), "{err}");
+    }
+
+    #[test]
+    fn field_names_are_matched_like_go_and_the_last_duplicate_wins() {
+        let body = br#"[{"PUBSUBNAME": "pubsub", "Topic": "a", "topic": "b",
+            "Routes": {"Rules": [{"MATCH": "", "Path": "/r"}], "DEFAULT": "/d"}, "route": null}]"#;
+        let subs = parse_programmatic("app", body).expect("parses");
+        assert_eq!(
+            (subs[0].pubsub.as_str(), subs[0].topic.as_str()),
+            ("pubsub", "b")
+        );
+        let paths: Vec<_> = subs[0].rules.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(paths, ["/r", "/d"]);
     }
 
     #[test]

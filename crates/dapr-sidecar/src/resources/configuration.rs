@@ -1,13 +1,17 @@
 //! `kind: Configuration` (`dapr.io/v1alpha1`, daprd `pkg/apis/configuration/v1alpha1/types.go`
 //! and `pkg/config/configuration.go`): access control (used by service invocation) and feature
 //! flags are typed, the other sections daprd knows are kept as raw YAML.
+//!
+//! A Configuration has no `scopes`: an app uses the one its sidecar is started with (`--config`,
+//! the `dapr.io/config` annotation on Kubernetes, `configFilePath` in a `dapr run -f` file). Here
+//! that is the run file in the resources folder (see [`super::Resources::configuration_for`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{ObjectMeta, ResourceDoc};
+use super::ObjectMeta;
 
 /// `kind: Configuration`. `accessControl` and `features` are typed; the other sections daprd
 /// knows are kept as raw YAML in `other`; a section daprd does not know is an error.
@@ -17,7 +21,6 @@ pub struct Configuration {
     pub access_control: Option<AccessControl>,
     pub features: Vec<Feature>,
     pub other: BTreeMap<String, serde_yaml_ng::Value>,
-    pub scopes: Vec<String>,
     pub file: PathBuf,
 }
 
@@ -83,9 +86,22 @@ const CONFIGURATION_SECTIONS: &[&str] = &[
     "workflow",
 ];
 
-/// A Configuration's `spec`, read key by key (see [`Configuration::from_doc`]); a document
-/// without one is an empty spec.
-type ConfigurationDoc = ResourceDoc<ConfigurationSpec>;
+/// A Configuration document: the Kubernetes envelope without `scopes` (daprd's `Configuration`
+/// type has none); its `spec` is read key by key (see [`Configuration::from_doc`]), and a
+/// document without one has an empty spec.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigurationDoc {
+    #[serde(rename = "apiVersion")]
+    #[allow(dead_code)]
+    api_version: String,
+    #[allow(dead_code)]
+    kind: String,
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    spec: ConfigurationSpec,
+}
 
 #[derive(Default, Deserialize)]
 #[serde(transparent)]
@@ -133,7 +149,6 @@ impl Configuration {
             access_control,
             features,
             other,
-            scopes: doc.scopes,
             file: file.to_owned(),
         })
     }
@@ -159,5 +174,15 @@ mod tests {
         )
         .expect_err("typo");
         assert!(err.message.contains("acessControl"), "{err}");
+    }
+
+    #[test]
+    fn configurations_have_no_scopes() {
+        let err = load(
+            "apiVersion: dapr.io/v1alpha1\nkind: Configuration\nmetadata: {name: c}\nspec: {}\nscopes: [a]\n",
+        )
+        .expect_err("scopes");
+        assert!(err.to_string().starts_with("test.yaml: "), "{err}");
+        assert!(err.message.contains("unknown field `scopes`"), "{err}");
     }
 }

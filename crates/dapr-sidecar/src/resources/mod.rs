@@ -2,7 +2,8 @@
 //! `.yml` file under it (recursively, multi-document files included) becomes a typed
 //! [`Component`], [`Subscription`] (`dapr.io/v2alpha1` and `v1alpha1`), [`Resiliency`] or
 //! [`Configuration`]. Documents of other kinds (or without a `kind`, such as a `dapr run -f` file)
-//! are ignored, as daprd ignores them.
+//! are ignored, as daprd ignores them; a `dapr run -f` file is read only for which
+//! Configuration each app uses (`configFilePath`, see [`Resources::configuration_for`]).
 //!
 //! daprd logs and skips a resource it cannot read; here unknown fields and invalid values of a
 //! known kind are an error naming the file and the field, so that a typo in a subscription does
@@ -33,8 +34,8 @@ use serde::Deserialize;
 pub use component::{Component, ComponentAuth, ComponentSpec, MetadataItem, SecretKeyRef};
 pub use configuration::{AccessControl, AccessOperation, AccessPolicy, Configuration, Feature};
 pub use resiliency::{
-    ActorPolicyNames, BackoffKind, CircuitBreakerPolicy, ComponentPolicyNames, Policies,
-    PolicyNames, Resiliency, ResiliencySpec, RetryPolicy, Targets,
+    ActorPolicyNames, BackoffKind, CircuitBreakerPolicy, ComponentPolicyNames,
+    DirectionPolicyNames, Policies, PolicyNames, Resiliency, ResiliencySpec, RetryPolicy, Targets,
 };
 pub use subscription::{BulkSubscribe, RoutingRule, Subscription};
 
@@ -54,6 +55,44 @@ pub struct Resources {
     pub subscriptions: Vec<Subscription>,
     pub resiliencies: Vec<Resiliency>,
     pub configurations: Vec<Configuration>,
+    /// App id → the Configuration file it is started with, from `dapr run -f` files
+    /// (`apps[].configFilePath`, else `common.configFilePath`, relative to the run file).
+    pub app_config_files: BTreeMap<String, PathBuf>,
+}
+
+/// The parts of a `dapr run -f` file (Multi-App Run template) that pick an app's Configuration.
+#[derive(Deserialize)]
+struct RunFile {
+    #[serde(default)]
+    common: RunFileApp,
+    #[serde(default)]
+    apps: Vec<RunFileApp>,
+}
+
+#[derive(Default, Deserialize)]
+struct RunFileApp {
+    #[serde(rename = "appID", default)]
+    app_id: Option<String>,
+    #[serde(rename = "appDirPath", default)]
+    app_dir_path: Option<String>,
+    #[serde(rename = "configFilePath", default)]
+    config_file_path: Option<String>,
+}
+
+/// `path` without `.` components and with `..` applied, so that two spellings of one file
+/// compare equal without touching the file system.
+fn normalized(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir if out.file_name().is_some() => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// A resource file's document: the Kubernetes envelope around a kind's `spec` (daprd decodes
@@ -75,8 +114,11 @@ pub(crate) struct ResourceDoc<S> {
     pub scopes: Vec<String>,
 }
 
-/// `metadata` of a resource (Kubernetes `ObjectMeta`; other fields are accepted and ignored).
+/// `metadata` of a resource: Kubernetes `ObjectMeta`. The fields the sidecar has no use for
+/// (those the API server fills in) are accepted and ignored; a field `ObjectMeta` does not have
+/// (`nmae`) is an error.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ObjectMeta {
     #[serde(default)]
     pub name: String,
@@ -86,6 +128,46 @@ pub struct ObjectMeta {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    generate_name: IgnoredField,
+    #[serde(default)]
+    self_link: IgnoredField,
+    #[serde(default)]
+    uid: IgnoredField,
+    #[serde(default)]
+    resource_version: IgnoredField,
+    #[serde(default)]
+    generation: IgnoredField,
+    #[serde(default)]
+    creation_timestamp: IgnoredField,
+    #[serde(default)]
+    deletion_timestamp: IgnoredField,
+    #[serde(default)]
+    deletion_grace_period_seconds: IgnoredField,
+    #[serde(default)]
+    owner_references: IgnoredField,
+    #[serde(default)]
+    finalizers: IgnoredField,
+    #[serde(default)]
+    managed_fields: IgnoredField,
+}
+
+/// A field read and thrown away (compares equal to any other).
+#[derive(Debug, Clone, Copy, Default)]
+struct IgnoredField;
+
+impl PartialEq for IgnoredField {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for IgnoredField {}
+
+impl<'de> Deserialize<'de> for IgnoredField {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer).map(|_| IgnoredField)
+    }
 }
 
 impl Resources {
@@ -114,7 +196,7 @@ impl Resources {
             file: file.to_owned(),
             message,
         };
-        // First pass: kind and apiVersion of each document.
+        // First pass: kind and apiVersion of each document; run files.
         let mut heads = Vec::new();
         for document in serde_yaml_ng::Deserializer::from_str(text) {
             let value = serde_yaml_ng::Value::deserialize(document)
@@ -125,6 +207,10 @@ impl Resources {
                     .and_then(serde_yaml_ng::Value::as_str)
                     .map(str::to_owned)
             };
+            if field("kind").is_none() && value.get("version").is_some() {
+                self.add_run_file(file, value.clone())
+                    .map_err(|err| error(format!("run file: {err}")))?;
+            }
             heads.push((field("kind"), field("apiVersion")));
         }
         // Second pass: each document of a known kind into its type, so that errors carry the
@@ -170,6 +256,33 @@ impl Resources {
     /// The configuration named `name`.
     pub fn configuration(&self, name: &str) -> Option<&Configuration> {
         self.configurations.iter().find(|c| c.metadata.name == name)
+    }
+
+    /// The Configuration app `app_id` runs with: the one in the file its run file names, as
+    /// daprd reads the file given with `--config`. `None` = daprd's default configuration (no
+    /// access control, no features).
+    pub fn configuration_for(&self, app_id: &str) -> Option<&Configuration> {
+        let wanted = normalized(self.app_config_files.get(app_id)?);
+        self.configurations
+            .iter()
+            .find(|c| normalized(&c.file) == wanted)
+    }
+
+    fn add_run_file(&mut self, file: &Path, value: serde_yaml_ng::Value) -> Result<(), String> {
+        let run: RunFile = serde_yaml_ng::from_value(value).map_err(|err| err.to_string())?;
+        // As the dapr CLI resolves them: `common` paths from the run file's directory, an app's
+        // own from its `appDirPath` (itself relative to the run file).
+        let base = file.parent().unwrap_or(Path::new(""));
+        for app in run.apps {
+            let Some(app_id) = app.app_id else { continue };
+            let config = match (app.config_file_path, &run.common.config_file_path) {
+                (Some(own), _) => base.join(app.app_dir_path.unwrap_or_default()).join(own),
+                (None, Some(common)) => base.join(common),
+                (None, None) => continue,
+            };
+            self.app_config_files.insert(app_id, config);
+        }
+        Ok(())
     }
 }
 
@@ -225,12 +338,35 @@ mod tests {
         let (retry, timeout) = resources.component_inbound_policy("audit-service", "pubsub");
         let retry = retry.expect("inbound retry");
         assert_eq!(retry.policy, BackoffKind::Exponential);
-        assert_eq!(retry.initial_interval, Duration::from_millis(200));
+        assert_eq!(
+            retry.initial_interval,
+            Duration::from_millis(500),
+            "daprd's default"
+        );
+        assert_eq!(retry.max_interval, Duration::from_secs(10));
         assert_eq!(retry.max_retries, 8);
         assert_eq!(timeout, None);
-        let config = resources.configuration("chat-api-config").expect("config");
+        let config = resources
+            .configuration_for("chat-api")
+            .expect("dapr.yaml: configFilePath");
+        assert_eq!(config.name(), "chat-api-config");
+        assert!(resources.configuration_for("audit-service").is_none());
         let acl = config.access_control.as_ref().expect("access control");
         assert_eq!(acl.policies[0].operations[0].http_verb, ["POST"]);
+    }
+
+    #[test]
+    fn metadata_has_the_fields_of_object_meta() {
+        let component = |metadata: &str| {
+            load(&format!(
+                "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {metadata}\nspec: {{type: state.in-memory, version: v1, metadata: []}}\n"
+            ))
+        };
+        let resources = component("{name: s, uid: x, resourceVersion: '1', labels: {a: b}}")
+            .expect("ObjectMeta fields");
+        assert_eq!(resources.components[0].name(), "s");
+        let err = component("{nmae: s}").expect_err("typo");
+        assert!(err.message.contains("nmae"), "{err}");
     }
 
     #[test]

@@ -1,14 +1,22 @@
 //! `kind: Resiliency` (`dapr.io/v1alpha1`, daprd `pkg/apis/resiliency/v1alpha1/types.go`), with
-//! retry policies decoded as dapr/kit `retry.DecodeConfig` does (`retry.DefaultConfig()` filled
-//! in), and the policy daprd applies to deliveries from a pub/sub into an app
-//! ([`Resources::component_inbound_policy`], daprd `pkg/resiliency/resiliency.go`).
+//! retry policies decoded as daprd does, and the policy daprd applies to deliveries from a pub/sub
+//! into an app ([`Resources::component_inbound_policy`], daprd `pkg/resiliency/resiliency.go`).
 //!
-//! Durations (`timeouts`, `duration`, `initialInterval`, `maxInterval`, `maxElapsedTime`) are Go
-//! durations. daprd accepts a negative one: `pkg/resiliency/resiliency.go` (`decodePolicies` →
-//! `parseDuration`) and dapr/kit `config/decode.go` (`ToTimeDurationHookFunc`, which `retry.
-//! DecodeConfig` uses) both hand the text to `time.ParseDuration` without checking the sign, so a
-//! negative timeout or interval silently means "none". This loader refuses it, as it refuses
-//! other values daprd would silently misread (see the module docs of `resources`).
+//! A retry policy has exactly the fields of daprd's `RetryPolicy` type: `policy`, `duration`,
+//! `maxInterval`, `maxRetries`, `matching` (the CRD schema says the same). daprd's
+//! `decodePolicies` hands only those to dapr/kit `retry.DecodeConfig`, on top of
+//! `retry.DefaultConfig()`, so the exponential back-off always starts at cenkalti/backoff's
+//! defaults: first interval 500 ms, ×1.5 per retry, ±50 % jitter, capped at `maxInterval`
+//! (default 60 s), giving up after 15 min in total (`MaxElapsedTime`) or `maxRetries`. Fields
+//! such as `initialInterval` or `multiplier` are not part of the type: this loader refuses them
+//! (daprd would silently drop them, and its schedule would differ from the one they suggest).
+//!
+//! Durations (`timeouts`, `duration`, `maxInterval`) are Go durations. daprd accepts a negative
+//! one: `pkg/resiliency/resiliency.go` (`decodePolicies` → `parseDuration`) and dapr/kit
+//! `config/decode.go` (`ToTimeDurationHookFunc`, which `retry.DecodeConfig` uses) both hand the
+//! text to `time.ParseDuration` without checking the sign, so a negative timeout or interval
+//! silently means "none". This loader refuses it, as it refuses other values daprd would
+//! silently misread (see the module docs of `resources`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -70,7 +78,8 @@ pub struct RetryPolicy {
     pub policy: BackoffKind,
     /// Constant back-off interval (default 5 s).
     pub duration: Duration,
-    /// Exponential back-off (cenkalti/backoff defaults: 500 ms, ×1.5, ±50 %, ≤ 60 s, 15 min).
+    /// Exponential back-off. Only `max_interval` can be set in a resource; the others are
+    /// always cenkalti/backoff's defaults (500 ms, ×1.5, ±50 %, 15 min), as in daprd.
     pub initial_interval: Duration,
     pub multiplier: f64,
     pub randomization_factor: f64,
@@ -107,16 +116,8 @@ struct RetryPolicyRaw {
     policy: Option<String>,
     #[serde(default)]
     duration: Option<String>,
-    #[serde(rename = "initialInterval", default)]
-    initial_interval: Option<String>,
-    #[serde(default)]
-    multiplier: Option<f64>,
-    #[serde(rename = "randomizationFactor", default)]
-    randomization_factor: Option<f64>,
     #[serde(rename = "maxInterval", default)]
     max_interval: Option<String>,
-    #[serde(rename = "maxElapsedTime", default)]
-    max_elapsed_time: Option<String>,
     #[serde(rename = "maxRetries", default)]
     max_retries: Option<i64>,
     #[serde(default)]
@@ -160,23 +161,7 @@ impl<'de> Deserialize<'de> for RetryPolicy {
             }
         };
         duration("duration", &raw.duration, &mut policy.duration)?;
-        duration(
-            "initialInterval",
-            &raw.initial_interval,
-            &mut policy.initial_interval,
-        )?;
         duration("maxInterval", &raw.max_interval, &mut policy.max_interval)?;
-        duration(
-            "maxElapsedTime",
-            &raw.max_elapsed_time,
-            &mut policy.max_elapsed_time,
-        )?;
-        if let Some(multiplier) = raw.multiplier {
-            policy.multiplier = multiplier;
-        }
-        if let Some(factor) = raw.randomization_factor {
-            policy.randomization_factor = factor;
-        }
         if let Some(max_retries) = raw.max_retries {
             policy.max_retries = max_retries;
         }
@@ -265,13 +250,38 @@ pub struct ActorPolicyNames {
     pub circuit_breaker_cache_size: Option<u32>,
 }
 
+/// A component target: separate policies for calls into the app (`inbound`) and calls to the
+/// component (`outbound`); daprd's `ComponentPolicyNames` has no cache size.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ComponentPolicyNames {
     #[serde(default)]
-    pub inbound: PolicyNames,
+    pub inbound: DirectionPolicyNames,
     #[serde(default)]
-    pub outbound: PolicyNames,
+    pub outbound: DirectionPolicyNames,
+}
+
+/// Policy names of one direction of a component target.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectionPolicyNames {
+    #[serde(default)]
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub retry: Option<String>,
+    #[serde(rename = "circuitBreaker", default)]
+    pub circuit_breaker: Option<String>,
+}
+
+impl From<&DirectionPolicyNames> for PolicyNames {
+    fn from(names: &DirectionPolicyNames) -> Self {
+        PolicyNames {
+            timeout: names.timeout.clone(),
+            retry: names.retry.clone(),
+            circuit_breaker: names.circuit_breaker.clone(),
+            circuit_breaker_cache_size: None,
+        }
+    }
 }
 
 impl Resiliency {
@@ -311,11 +321,11 @@ impl Resiliency {
         for (name, names) in &self.spec.targets.components {
             check(
                 format!("spec.targets.components.{name}.inbound"),
-                &names.inbound,
+                &PolicyNames::from(&names.inbound),
             )?;
             check(
                 format!("spec.targets.components.{name}.outbound"),
-                &names.outbound,
+                &PolicyNames::from(&names.outbound),
             )?;
         }
         for (name, actor) in &self.spec.targets.actors {
@@ -440,6 +450,51 @@ mod tests {
                 .contains("spec.targets.components.pubsub.inbound.retry"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn retry_policies_have_only_daprds_fields_and_its_back_off_defaults() {
+        for field in [
+            "initialInterval: 200ms",
+            "multiplier: 2",
+            "randomizationFactor: 0",
+            "maxElapsedTime: 1m",
+        ] {
+            let err = load(&format!(
+                "apiVersion: dapr.io/v1alpha1\nkind: Resiliency\nmetadata: {{name: r}}\nspec:\n  policies:\n    retries:\n      r: {{policy: exponential, {field}}}\n  targets: {{}}\n"
+            ))
+            .expect_err(field);
+            let name = field.split(':').next().unwrap_or_default();
+            assert!(err.to_string().starts_with("test.yaml: "), "{err}");
+            assert!(
+                err.message.contains(&format!("unknown field `{name}`")),
+                "{err}"
+            );
+        }
+        let resources = load(
+            "apiVersion: dapr.io/v1alpha1\nkind: Resiliency\nmetadata: {name: r}\nspec:\n  policies:\n    retries:\n      r: {policy: exponential, maxInterval: 10s, maxRetries: 8}\n  targets: {}\n",
+        )
+        .expect("loads");
+        let policy = &resources.resiliencies[0].spec.policies.retries["r"];
+        assert_eq!(
+            (
+                policy.initial_interval,
+                policy.multiplier,
+                policy.randomization_factor
+            ),
+            (Duration::from_millis(500), 1.5, 0.5)
+        );
+        assert_eq!(policy.max_elapsed_time, Duration::from_secs(15 * 60));
+        assert_eq!(policy.max_interval, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn component_targets_have_no_circuit_breaker_cache_size() {
+        let err = load(
+            "apiVersion: dapr.io/v1alpha1\nkind: Resiliency\nmetadata: {name: r}\nspec:\n  policies: {}\n  targets:\n    components:\n      pubsub:\n        inbound: {circuitBreakerCacheSize: 10}\n",
+        )
+        .expect_err("not a component field");
+        assert!(err.message.contains("circuitBreakerCacheSize"), "{err}");
     }
 
     #[test]

@@ -13,8 +13,9 @@ use super::{Concurrency, StateStore, StateStoreConfig, WriteOp, storage_key};
 use crate::Clock;
 use crate::error::{ApiError, StoreError, empty_response, json_response};
 use crate::faults::Faults;
+use crate::go_json::decode::{self as go_decode, GoType};
 use crate::go_json::{self, Numbers};
-use crate::request::{ApiRequest, decode_json};
+use crate::request::ApiRequest;
 
 /// Everything a state handler needs: the resolved store and who is calling.
 pub(crate) struct StateContext<'a> {
@@ -38,6 +39,80 @@ impl StateContext<'_> {
         self.store.apply(ops, self.clock.now())
     }
 }
+
+// The Go types daprd decodes state bodies into, for Go's decoding rules (`go_json::decode`).
+// The Rust structs below carry the same JSON names.
+
+/// components-contrib `state.SetStateOption` / `DeleteStateOption`: `Concurrency string
+/// json:"concurrency,omitempty"`, `Consistency string json:"consistency"`.
+const GO_STATE_OPTION: GoType = GoType::Struct(
+    "SetStateOption",
+    &[
+        ("concurrency", GoType::String),
+        ("consistency", GoType::String),
+    ],
+);
+
+/// components-contrib `state.SetRequest`: `Key string json:"key"`, `Value any json:"value"`,
+/// `ETag *string json:"etag,omitempty"`, `Metadata map[string]string json:"metadata,omitempty"`,
+/// `Options SetStateOption json:"options,omitempty"`, `ContentType *string
+/// json:"contentType,omitempty"`.
+const GO_SET_REQUEST: GoType = GoType::Struct(
+    "SetRequest",
+    &[
+        ("key", GoType::String),
+        ("value", GoType::Any),
+        ("etag", GoType::Ptr(&GoType::String)),
+        ("metadata", GoType::Map(&GoType::String)),
+        ("options", GO_STATE_OPTION),
+        ("contentType", GoType::Ptr(&GoType::String)),
+    ],
+);
+
+/// `onPostState` decodes `[]state.SetRequest`.
+const GO_SAVE_BODY: GoType = GoType::Slice(&GO_SET_REQUEST);
+
+/// components-contrib `state.DeleteRequest`: `Key string json:"key"`, `ETag *string
+/// json:"etag,omitempty"`, `Metadata map[string]string json:"metadata"`, `Options
+/// DeleteStateOption json:"options,omitempty"`.
+const GO_DELETE_REQUEST: GoType = GoType::Struct(
+    "DeleteRequest",
+    &[
+        ("key", GoType::String),
+        ("etag", GoType::Ptr(&GoType::String)),
+        ("metadata", GoType::Map(&GoType::String)),
+        ("options", GO_STATE_OPTION),
+    ],
+);
+
+/// daprd `pkg/api/http/requests.go` `BulkGetRequest`: `Metadata map[string]string
+/// json:"metadata"`, `Keys []string json:"keys"`, `Parallelism int json:"parallelism"`.
+const GO_BULK_GET_REQUEST: GoType = GoType::Struct(
+    "BulkGetRequest",
+    &[
+        ("metadata", GoType::Map(&GoType::String)),
+        ("keys", GoType::Slice(&GoType::String)),
+        ("parallelism", GoType::Number("int")),
+    ],
+);
+
+/// daprd `stateTransactionRequestBody`: `Operations []stateTransactionRequestBodyOperation
+/// json:"operations"`, `Metadata map[string]string json:"metadata,omitempty"`; an operation is
+/// `Operation string json:"operation"`, `Request interface{} json:"request"` (then decoded into
+/// `SetRequest` / `DeleteRequest` with `mapstructure`, which matches names the same way).
+const GO_TRANSACTION_REQUEST: GoType = GoType::Struct(
+    "stateTransactionRequestBody",
+    &[
+        (
+            "operations",
+            GoType::Slice(&GoType::Struct(
+                "stateTransactionRequestBodyOperation",
+                &[("operation", GoType::String), ("request", GoType::Any)],
+            )),
+        ),
+        ("metadata", GoType::Map(&GoType::String)),
+    ],
+);
 
 #[derive(Debug, Default, Deserialize)]
 struct WriteOptions {
@@ -201,9 +276,10 @@ pub(crate) fn get(ctx: &StateContext<'_>, key: &str) -> Result<Response<Bytes>, 
 
 /// `POST|PUT /v1.0/state/{store}`: saves every item or none.
 pub(crate) fn save(ctx: &StateContext<'_>, req: &ApiRequest) -> Result<Response<Bytes>, ApiError> {
-    let items: Vec<SetRequest> = decode_json::<Option<Vec<SetRequest>>>(&req.body)
-        .map_err(ApiError::malformed)?
-        .unwrap_or_default();
+    let items: Vec<SetRequest> =
+        go_decode::decode::<Option<Vec<SetRequest>>>(&req.body, &GO_SAVE_BODY)
+            .map_err(ApiError::malformed)?
+            .unwrap_or_default();
     if items.is_empty() {
         return Ok(empty_response());
     }
@@ -258,9 +334,10 @@ pub(crate) fn bulk_get(
     ctx: &StateContext<'_>,
     req: &ApiRequest,
 ) -> Result<Response<Bytes>, ApiError> {
-    let request: BulkGetRequest = decode_json::<Option<BulkGetRequest>>(&req.body)
-        .map_err(ApiError::malformed_body)?
-        .unwrap_or_default();
+    let request: BulkGetRequest =
+        go_decode::decode::<Option<BulkGetRequest>>(&req.body, &GO_BULK_GET_REQUEST)
+            .map_err(ApiError::malformed_body)?
+            .unwrap_or_default();
     let stored_keys = request
         .keys
         .iter()
@@ -313,9 +390,10 @@ pub(crate) fn transaction(
     ctx: &StateContext<'_>,
     req: &ApiRequest,
 ) -> Result<Response<Bytes>, ApiError> {
-    let request: TransactionRequest = decode_json::<Option<TransactionRequest>>(&req.body)
-        .map_err(ApiError::malformed_body)?
-        .unwrap_or_default();
+    let request: TransactionRequest =
+        go_decode::decode::<Option<TransactionRequest>>(&req.body, &GO_TRANSACTION_REQUEST)
+            .map_err(ApiError::malformed_body)?
+            .unwrap_or_default();
     if request.operations.is_empty() {
         return Ok(empty_response());
     }
@@ -326,15 +404,16 @@ pub(crate) fn transaction(
     for operation in request.operations {
         match operation.operation.as_str() {
             "upsert" => {
-                let item: SetRequest =
-                    serde_json::from_value(operation.request).map_err(ApiError::malformed_body)?;
+                let item: SetRequest = go_decode::decode_value(operation.request, &GO_SET_REQUEST)
+                    .map_err(ApiError::malformed_body)?;
                 // daprd does not require a key here: an empty key is stored as `appid||`.
                 let key = ctx.key(item.key.as_deref().unwrap_or(""))?;
                 pending.push(Pending::Upsert(key, item));
             }
             "delete" => {
                 let item: DeleteRequest =
-                    serde_json::from_value(operation.request).map_err(ApiError::malformed_body)?;
+                    go_decode::decode_value(operation.request, &GO_DELETE_REQUEST)
+                        .map_err(ApiError::malformed_body)?;
                 let key = ctx.key(item.key.as_deref().unwrap_or(""))?;
                 pending.push(Pending::Delete(key, item));
             }

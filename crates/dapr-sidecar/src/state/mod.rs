@@ -18,7 +18,6 @@ use chrono::{DateTime, Utc};
 
 pub use memory::InMemoryStateStore;
 pub use sqlite::SqliteStateStore;
-pub(crate) use sqlite::open_durable;
 
 use crate::error::{ApiError, StoreError};
 

@@ -3,30 +3,28 @@
 //! judged against the injected clock, and all-or-nothing [`StateStore::apply`] (one SQLite
 //! transaction per call).
 //!
-//! Durability: the database runs in WAL mode with `synchronous=FULL`, so a write is on disk
-//! (WAL fsynced) before `apply` returns and therefore before the HTTP answer is sent. `NORMAL`
-//! would already survive `kill -9` of the sidecar (the WAL pages sit in the OS page cache, which
-//! outlives the process), but not a power cut or kernel crash; `FULL` costs one fsync per
-//! acknowledged write, which a local development host can afford, and makes "204 = durable"
-//! true without conditions.
+//! Durability (`crate::durable`): WAL with `synchronous=NORMAL`, the WAL fsynced in the background
+//! at most once a second. An acknowledged write survives `kill -9` of the process at once and a
+//! power loss once the next background fsync has run (within about a second), as Redis's
+//! `appendfsync everysec`.
 //!
 //! Several stores share one file: rows are keyed by `(store, key)`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{StateStore, StoredItem, WriteOp, check_write};
+use crate::durable::Db;
 use crate::error::StoreError;
 
 /// One state store component persisted in a SQLite database.
 pub struct SqliteStateStore {
     store: String,
-    conn: Mutex<Connection>,
+    db: Db,
 }
 
 impl std::fmt::Debug for SqliteStateStore {
@@ -35,17 +33,6 @@ impl std::fmt::Debug for SqliteStateStore {
             .field("store", &self.store)
             .finish_non_exhaustive()
     }
-}
-
-/// Opens (creating if needed) a SQLite database tuned for durable, concurrent use: WAL,
-/// `synchronous=FULL`, a busy timeout so several connections to the same file wait rather than
-/// fail.
-pub(crate) fn open_durable(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    Ok(conn)
 }
 
 fn to_nanos(at: DateTime<Utc>) -> i64 {
@@ -63,9 +50,10 @@ fn db_error(err: rusqlite::Error) -> StoreError {
 impl SqliteStateStore {
     /// Opens store `store` in the database file at `path`.
     pub fn open(path: &Path, store: &str) -> Result<Self, StoreError> {
-        let conn = open_durable(path).map_err(db_error)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS state_items (
+        let db = Db::open(path).map_err(db_error)?;
+        db.write()
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS state_items (
                  store TEXT NOT NULL,
                  key TEXT NOT NULL,
                  value BLOB NOT NULL,
@@ -73,20 +61,19 @@ impl SqliteStateStore {
                  expires_at INTEGER,
                  PRIMARY KEY (store, key)
              );
+             -- The expired-row sweep of every `apply` reads only rows with a TTL, in order.
+             CREATE INDEX IF NOT EXISTS state_items_expiry ON state_items (store, expires_at)
+                 WHERE expires_at IS NOT NULL;
              CREATE TABLE IF NOT EXISTS state_etags (
                  store TEXT PRIMARY KEY,
                  last_etag INTEGER NOT NULL
              );",
-        )
-        .map_err(db_error)?;
+            )
+            .map_err(db_error)?;
         Ok(SqliteStateStore {
             store: store.to_owned(),
-            conn: Mutex::new(conn),
+            db,
         })
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn live(
@@ -115,12 +102,12 @@ impl SqliteStateStore {
 
 impl StateStore for SqliteStateStore {
     fn get(&self, key: &str, now: DateTime<Utc>) -> Result<Option<StoredItem>, StoreError> {
-        let conn = self.lock();
+        let conn = self.db.read();
         self.live(&conn, key, now)
     }
 
     fn apply(&self, ops: &[WriteOp], now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut conn = self.lock();
+        let mut conn = self.db.write();
         let tx = conn.transaction().map_err(db_error)?;
         for op in ops {
             let (key, etag, concurrency) = op.guard();
@@ -187,7 +174,7 @@ impl StateStore for SqliteStateStore {
     }
 
     fn snapshot(&self, now: DateTime<Utc>) -> BTreeMap<String, StoredItem> {
-        let conn = self.lock();
+        let conn = self.db.read();
         let Ok(mut statement) =
             conn.prepare("SELECT key, value, etag, expires_at FROM state_items WHERE store = ?1")
         else {
