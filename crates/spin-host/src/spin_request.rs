@@ -75,11 +75,12 @@ pub(crate) fn spin_request(
         .strip_suffix("/...")
         .or_else(|| ctx.route.strip_suffix("..."))
         .unwrap_or(&ctx.route);
-    let path_info = if ctx.route.ends_with("...") {
-        path.strip_prefix(component_route).unwrap_or("").to_string()
-    } else {
-        String::new()
-    };
+    // As Spin: the part of the path the trailing wildcard captured, after the router's slash
+    // normalisation (`//api/tasks` under `/api/...` → `/tasks`).
+    let path_info = spin_manifest::Route::parse(&ctx.route)
+        .ok()
+        .and_then(|route| route.path_info(&path))
+        .unwrap_or_default();
     let headers = [
         ("spin-full-url", full_url),
         ("spin-path-info", path_info),
@@ -147,5 +148,23 @@ mod tests {
         let req = spin_request(req, &RequestContext::for_route("/job/reminder")).unwrap();
         assert_eq!(req.headers()["spin-path-info"], "");
         assert_eq!(req.headers()["spin-component-route"], "/job/reminder");
+    }
+
+    #[test]
+    fn a_doubled_leading_slash_reaches_the_component_as_sent() {
+        // Spin routes `//api/tasks` to `/api/...` and passes the path unchanged; only the path
+        // info is taken after its router's slash normalisation.
+        let req = http::Request::builder()
+            .uri("//api/tasks?limit=1")
+            .body(Bytes::new())
+            .unwrap();
+        let req = spin_request(req, &RequestContext::for_route("/api/...")).unwrap();
+        assert_eq!(req.uri().path(), "//api/tasks");
+        assert_eq!(
+            req.headers()["spin-full-url"],
+            "http://localhost:3000//api/tasks?limit=1"
+        );
+        assert_eq!(req.headers()["spin-path-info"], "/tasks");
+        assert_eq!(req.headers()["spin-matched-route"], "/api/...");
     }
 }

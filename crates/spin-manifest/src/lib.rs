@@ -84,22 +84,50 @@ impl Route {
             if prefix.contains("...") {
                 bail!("route {route:?}: '...' may only end a route");
             }
-            return Ok(Route::Wildcard(trim_trailing_slashes(prefix).to_string()));
+            let prefix = match_key(prefix);
+            return Ok(Route::Wildcard(if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("/{prefix}")
+            }));
         }
         if route.contains("...") {
             bail!("route {route:?}: a wildcard route must end with '/...'");
         }
-        Ok(Route::Exact(normalize_exact(route)))
+        Ok(Route::Exact(format!("/{}", match_key(route))))
     }
 
     /// Whether `path` (no query) is matched by this route.
     pub fn matches(&self, path: &str) -> bool {
+        self.path_info(path).is_some()
+    }
+
+    /// When this route matches `path` (no query): what Spin passes as `spin-path-info`, the part
+    /// of the path a trailing wildcard captured (`/api/...` on `/api/tasks/1` → `/tasks/1`, on
+    /// `/api/tasks/` → `/tasks/`, on `/api` → `""`); always `""` for an exact route.
+    ///
+    /// Spin matches with `routefinder`, which ignores every leading and trailing `/` of the path
+    /// and then compares it with the route's text: `//api/tasks` and `/api/tasks//` are matched
+    /// by `/api/...` like `/api/tasks` (while an inner `//` is kept: `/api//healthz` is not the
+    /// exact route `/api/healthz`). A trailing `/` of the path shows in the path info.
+    pub fn path_info(&self, path: &str) -> Option<String> {
+        let key = match_key(path);
         match self {
-            Route::Exact(exact) => normalize_exact(path) == *exact,
-            Route::Wildcard(prefix) => match path.strip_prefix(prefix.as_str()) {
-                Some(rest) => rest.is_empty() || rest.starts_with('/'),
-                None => false,
-            },
+            Route::Exact(exact) => (key == match_key(exact)).then(String::new),
+            Route::Wildcard(prefix) => {
+                let prefix = match_key(prefix);
+                let captured = if prefix.is_empty() || key == prefix {
+                    &key[prefix.len()..]
+                } else {
+                    key.strip_prefix(prefix)?.strip_prefix('/')?
+                };
+                Some(match (captured.is_empty(), path.ends_with('/')) {
+                    (true, false) => String::new(),
+                    (true, true) => "/".to_owned(),
+                    (false, false) => format!("/{captured}"),
+                    (false, true) => format!("/{captured}/"),
+                })
+            }
         }
     }
 
@@ -118,17 +146,9 @@ impl std::fmt::Display for Route {
     }
 }
 
-fn trim_trailing_slashes(path: &str) -> &str {
-    path.trim_end_matches('/')
-}
-
-fn normalize_exact(path: &str) -> String {
-    let trimmed = trim_trailing_slashes(path);
-    if trimmed.is_empty() {
-        "/".to_string()
-    } else {
-        trimmed.to_string()
-    }
+/// What Spin's router (`routefinder`) compares: the path without its leading and trailing `/`s.
+fn match_key(path: &str) -> &str {
+    path.trim_matches('/')
 }
 
 /// `[component.<id>]` as written (templates not yet expanded).
@@ -167,6 +187,7 @@ pub struct RouteMatch<'a> {
 /// wildcard, and among wildcards the longest prefix wins.
 #[derive(Debug, Clone, Default)]
 pub struct Router {
+    /// Exact routes by their match key (no leading or trailing `/`), see [`Route::path_info`].
     exact: HashMap<String, String>,
     /// (prefix, component), longest prefix first.
     wildcards: Vec<(String, String)>,
@@ -187,7 +208,9 @@ impl Router {
             }
             match &trigger.route {
                 Route::Exact(path) => {
-                    router.exact.insert(path.clone(), trigger.component.clone());
+                    router
+                        .exact
+                        .insert(match_key(path).to_owned(), trigger.component.clone());
                 }
                 Route::Wildcard(prefix) => router
                     .wildcards
@@ -200,12 +223,14 @@ impl Router {
         Ok(router)
     }
 
-    /// The most specific route matching `path` (the query string, if any, is ignored).
+    /// The most specific route matching `path` (the query string, if any, is ignored), matched
+    /// as Spin matches (see [`Route::path_info`]); `None` is Spin's empty-bodied `404`.
     pub fn route(&self, path: &str) -> Option<RouteMatch<'_>> {
         let path = path.split('?').next().unwrap_or(path);
-        if let Some(component) = self.exact.get(&normalize_exact(path)) {
+        let key = match_key(path);
+        if let Some(component) = self.exact.get(key) {
             return Some(RouteMatch {
-                route: normalize_exact(path),
+                route: format!("/{key}"),
                 component,
             });
         }

@@ -108,7 +108,8 @@ fn the_repository_manifest_parses() {
     let router = m.router(&m.component_ids());
     assert_eq!(router.route("/api/tasks").unwrap().component, "chat-api");
     assert_eq!(router.route("/job/reminder").unwrap().route, "/job/...");
-    assert!(router.route("/dapr/subscribe").is_none());
+    // The page's catch-all answers it (404, as any unknown file).
+    assert_eq!(router.route("/dapr/subscribe").unwrap().component, "web");
 }
 
 #[test]
@@ -153,6 +154,56 @@ fn unmatched_path_has_no_route() {
     assert!(router.route("/other").is_none());
     assert!(router.route("/").is_none());
     assert_eq!(router.route("/api/x").unwrap().component, "chat-api");
+}
+
+#[test]
+fn paths_are_matched_as_spin_matches_them() {
+    // Spin's router (routefinder) ignores leading and trailing slashes of the path, so these
+    // reach a component under Spin, which then sees the path as sent.
+    let m = manifest();
+    let router = m.router(&["chat-api".to_string(), "health".to_string()]);
+    let hit = |p: &str| router.route(p).map(|m| (m.component.to_string(), m.route));
+    assert_eq!(
+        hit("//api/tasks"),
+        Some(("chat-api".into(), "/api/...".into()))
+    );
+    assert_eq!(
+        hit("///api/healthz//"),
+        Some(("health".into(), "/api/healthz".into()))
+    );
+    // An inner `//` is kept: not the exact route, but still under the wildcard.
+    assert_eq!(
+        hit("/api//healthz"),
+        Some(("chat-api".into(), "/api/...".into()))
+    );
+    assert_eq!(hit("//apix"), None);
+    assert_eq!(hit("//"), None);
+}
+
+#[test]
+fn path_info_is_what_spin_captures_after_the_wildcard() {
+    let api = Route::parse("/api/...").unwrap();
+    for (path, info) in [
+        ("/api", Some("")),
+        ("/api/", Some("/")),
+        ("/api/tasks/1", Some("/tasks/1")),
+        ("/api/tasks/1/", Some("/tasks/1/")),
+        ("//api/tasks", Some("/tasks")),
+        ("/api//tasks", Some("//tasks")),
+        ("/apix", None),
+        ("/other", None),
+    ] {
+        assert_eq!(api.path_info(path).as_deref(), info, "{path}");
+    }
+    let all = Route::parse("/...").unwrap();
+    assert_eq!(all.path_info("/").as_deref(), Some("/"));
+    assert_eq!(all.path_info("/health").as_deref(), Some("/health"));
+    assert_eq!(all.path_info("//a/b").as_deref(), Some("/a/b"));
+    let exact = Route::parse("/api/healthz/").unwrap();
+    assert_eq!(exact, Route::Exact("/api/healthz".into()));
+    assert_eq!(exact.path_info("//api/healthz/").as_deref(), Some(""));
+    assert_eq!(exact.path_info("/api/healthz/x"), None);
+    assert_eq!(Route::parse("//api/...").unwrap(), api);
 }
 
 #[test]
