@@ -19,7 +19,7 @@ pub mod subscriber;
 pub use error::ApiError;
 
 use chrono::{DateTime, Utc};
-use dapr_client::{DaprClient, Transport};
+use dapr_client::{DaprClient, Transport, TransportError};
 use std::future::Future;
 use std::time::Duration;
 
@@ -33,6 +33,18 @@ pub type Response = http::Response<Vec<u8>>;
 pub trait Runtime: Transport {
     fn now(&self) -> DateTime<Utc>;
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()>;
+
+    /// [`Transport::send`] to a host that must answer within `timeout` (connect and first
+    /// byte), e.g. an operator's webhook; a late answer is a [`TransportError`]. Runtimes
+    /// without per-request timeouts send as usual (their host's own timeout applies).
+    fn send_within(
+        &self,
+        request: http::Request<Vec<u8>>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> {
+        let _ = timeout;
+        self.send(request)
+    }
 }
 
 /// A component's service: its Dapr client and its settings. What it answers is the [`Routes`] of

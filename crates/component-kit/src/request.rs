@@ -64,26 +64,33 @@ pub fn query_pairs(request: &http::Request<Vec<u8>>) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// The version an `If-Match` header requires: `None` = no precondition or `*`.
+/// The version an `If-Match` header requires: `None` = no precondition or `*`. Accepted is what
+/// `api/openapi.json` documents (`^(\*|(W/)?"[0-9]{1,19}")$`): `*` or one ETag as this API
+/// sends it (`"3"`, weak form allowed); anything else, empty or not visible ASCII → 400
+/// naming `If-Match`, never a silently unconditional write.
 pub fn if_match(request: &http::Request<Vec<u8>>) -> Result<Option<u64>, ApiError> {
-    let Some(raw) = header(request, "if-match") else {
+    let Some(raw) = request.headers().get("if-match") else {
         return Ok(None);
     };
-    let raw = raw.trim();
+    let malformed = || -> ApiError {
+        FieldError::new(
+            "If-Match",
+            "must be * or an ETag returned by this API, e.g. \"3\"",
+        )
+        .into()
+    };
+    let raw = raw.to_str().map_err(|_| malformed())?;
     if raw == "*" {
         return Ok(None);
     }
-    raw.trim_start_matches("W/")
-        .trim_matches('"')
-        .parse::<u64>()
-        .map(Some)
-        .map_err(|_| {
-            FieldError::new(
-                "If-Match",
-                "must be an ETag returned by this API, e.g. \"3\"",
-            )
-            .into()
-        })
+    let digits = raw
+        .strip_prefix("W/")
+        .unwrap_or(raw)
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+        .filter(|d| (1..=19).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(malformed)?;
+    digits.parse::<u64>().map(Some).map_err(|_| malformed())
 }
 
 /// The `ETag` of a document version: `"3"`, quotes included.
@@ -104,5 +111,34 @@ mod tests {
             ["job", "outbox-sweep"]
         );
         assert!(path_segments(&request("/")).is_empty());
+    }
+
+    #[test]
+    fn if_match_takes_star_or_one_etag_and_refuses_the_rest() {
+        let request = |value: &[u8]| {
+            http::Request::delete("/api/tasks/x")
+                .header("if-match", http::HeaderValue::from_bytes(value).unwrap())
+                .body(Vec::new())
+                .unwrap()
+        };
+        assert_eq!(if_match(&request(b"*")).unwrap(), None);
+        assert_eq!(if_match(&request(b"\"3\"")).unwrap(), Some(3));
+        assert_eq!(if_match(&request(b"W/\"12\"")).unwrap(), Some(12));
+        for bad in [
+            &b""[..],
+            b"3",
+            b"\"\"",
+            b"\"3",
+            b"\"3\", \"4\"",
+            b"\"-1\"",
+            b"\"99999999999999999999\"",
+            b"**",
+            b"\xc3\xa9",
+        ] {
+            let err = if_match(&request(bad)).unwrap_err();
+            assert_eq!(err.status(), 400, "{bad:?}");
+        }
+        let none = http::Request::get("/").body(Vec::new()).unwrap();
+        assert_eq!(if_match(&none).unwrap(), None);
     }
 }

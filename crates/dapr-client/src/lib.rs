@@ -334,6 +334,37 @@ impl<T: Transport> DaprClient<T> {
         expect_no_content(&response)
     }
 
+    /// Read a job (alpha API): `Ok(None)` when there is no such job. daprd answers a missing
+    /// job with `500 DAPR_SCHEDULER_GET_JOB` ("… NotFound desc = job not found …"), not 404
+    /// (the Dapr docs say 404; both are read as "missing").
+    pub async fn get_job(&self, name: &str) -> Result<Option<Value>, DaprError> {
+        let url = format!("{}/v1.0-alpha1/jobs/{}", self.base_url, encode(name));
+        let response = self.send(http::Method::GET, &url, None, Vec::new()).await?;
+        match response.status().as_u16() {
+            200 => serde_json::from_slice(response.body())
+                .map(Some)
+                .map_err(|e| DaprError::Decode(format!("job {name}: {e}"))),
+            404 => Ok(None),
+            _ => match api_error(&response) {
+                DaprError::Api { message, .. }
+                    if message.to_ascii_lowercase().contains("not found") =>
+                {
+                    Ok(None)
+                }
+                error => Err(error),
+            },
+        }
+    }
+
+    /// Delete a job (alpha API); deleting a job that does not exist succeeds (daprd: 204).
+    pub async fn delete_job(&self, name: &str) -> Result<(), DaprError> {
+        let url = format!("{}/v1.0-alpha1/jobs/{}", self.base_url, encode(name));
+        let response = self
+            .send(http::Method::DELETE, &url, None, Vec::new())
+            .await?;
+        expect_no_content(&response)
+    }
+
     /// POST a JSON body; any 2xx is success.
     async fn post_json(&self, url: &str, body: &impl Serialize) -> Result<(), DaprError> {
         let body = serde_json::to_vec(body).expect("serialisable");
@@ -556,6 +587,33 @@ mod tests {
             "http://127.0.0.1:3500/v1.0/state/statestore/a%20b"
         );
         assert_eq!(seen[2].headers()["if-match"], "3");
+    }
+
+    #[test]
+    fn jobs_are_read_and_deleted_by_name_and_a_missing_job_is_none() {
+        let c = client(
+            200,
+            r#"{"name":"reminder-1","dueTime":"2026-03-01T09:00:00Z","data":{"@type":"x","value":{"a":1}}}"#,
+        );
+        let job = block_on(c.get_job("reminder-1")).unwrap().unwrap();
+        assert_eq!(job["dueTime"], "2026-03-01T09:00:00Z");
+        assert_eq!(
+            c.transport().seen.borrow()[0].uri(),
+            "http://127.0.0.1:3500/v1.0-alpha1/jobs/reminder-1"
+        );
+        let missing = r#"{"errorCode":"DAPR_SCHEDULER_GET_JOB","message":"failed to get job due to: rpc error: code = NotFound desc = job not found: x"}"#;
+        assert_eq!(block_on(client(500, missing).get_job("x")).unwrap(), None);
+        assert_eq!(block_on(client(404, "").get_job("x")).unwrap(), None);
+        let down = r#"{"errorCode":"DAPR_SCHEDULER_GET_JOB","message":"scheduler unavailable"}"#;
+        assert!(block_on(client(500, down).get_job("x")).is_err());
+        let c = client(204, "");
+        block_on(c.delete_job("a b")).unwrap();
+        let seen = c.transport().seen.borrow();
+        assert_eq!(seen[0].method(), http::Method::DELETE);
+        assert_eq!(
+            seen[0].uri(),
+            "http://127.0.0.1:3500/v1.0-alpha1/jobs/a%20b"
+        );
     }
 
     #[test]
