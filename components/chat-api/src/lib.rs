@@ -9,6 +9,10 @@ use task_api::{App, Config};
 async fn handle(request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
     let mut config = Config::new(variable("jwt_secret").unwrap_or_default());
     config.app_api_token = variable("app_api_token");
+    config.llm.base_url = variable("llm_base_url");
+    config.llm.model = variable("llm_model");
+    config.llm.api_key = variable("llm_api_key");
+    config.llm.timeout_ms = variable("llm_timeout_ms");
     App::new(&dapr_url(), SpinRuntime, config)
         .handle(request)
         .await

@@ -3,7 +3,7 @@
 use crate::idempotency::{Idempotency, IdempotencyKey};
 use crate::operations::Change;
 use crate::store::Written;
-use crate::{APP_ID, ApiError, App, Config, Runtime, jobs, tasks};
+use crate::{APP_ID, ApiError, App, Config, Runtime, chat, jobs, tasks};
 use component_kit::auth::{authenticate_user, check_app_token};
 use component_kit::health::health;
 use component_kit::log::RequestLog;
@@ -129,6 +129,18 @@ impl<R: Runtime> Routes<R> for Config {
                 let status = if created.replayed { 200 } else { 201 };
                 Ok(task_response(status, &created.task))
             }
+            ["api", "chat"] => {
+                log.route = "/api/chat";
+                only(method, &[Method::POST], "POST")?;
+                let user = authenticate(app, request, log)?;
+                chat::post(app, &user, request, log).await
+            }
+            ["api", "chat", id] => {
+                log.route = "/api/chat/{conversation_id}";
+                only(method, &[Method::GET], "GET")?;
+                let user = authenticate(app, request, log)?;
+                chat::get(app, &user, id).await
+            }
             ["job", name] => {
                 log.route = "/job/{name}";
                 only(method, &[Method::POST], "POST")?;
@@ -162,7 +174,7 @@ fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 /// The `Idempotency-Key` header, when present.
-fn idempotency_key(request: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
+pub(crate) fn idempotency_key(request: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(raw) = request.headers().get("idempotency-key") else {
         return Ok(None);
     };

@@ -70,11 +70,23 @@ impl Idempotency {
         task: &Task,
         now: DateTime<Utc>,
     ) -> TransactionOp {
+        let body = serde_json::to_value(task).expect("serialisable");
+        self.record_body_write(user, status, body, now)
+    }
+
+    /// The record of a first answer whose body is any JSON (e.g. a chat response).
+    pub fn record_body_write(
+        &self,
+        user: &str,
+        status: u16,
+        body: Value,
+        now: DateTime<Utc>,
+    ) -> TransactionOp {
         let record = IdempotencyRecord {
             schema_version: BUCKET_SCHEMA_VERSION,
             fingerprint: self.fingerprint.clone(),
             status,
-            body: serde_json::to_value(task).expect("serialisable"),
+            body,
             created_at: now,
         };
         let item = StateItem::new(
@@ -94,6 +106,21 @@ impl Idempotency {
         state_store: &str,
         user: &str,
     ) -> Result<Option<Task>, ApiError> {
+        let Some(body) = self.replay_body(dapr, state_store, user).await? else {
+            return Ok(None);
+        };
+        serde_json::from_value(body)
+            .map(Some)
+            .map_err(|e| ApiError::Internal(format!("idempotency record holds no task: {e}")))
+    }
+
+    /// [`Idempotency::replay`] for a first answer of any JSON body.
+    pub async fn replay_body<T: dapr_client::Transport>(
+        &self,
+        dapr: &DaprClient<T>,
+        state_store: &str,
+        user: &str,
+    ) -> Result<Option<Value>, ApiError> {
         let key = self.state_key(user);
         let record = match dapr.get_state::<IdempotencyRecord>(state_store, &key).await {
             Ok(entry) => entry.map(|e| e.value),
@@ -106,9 +133,7 @@ impl Idempotency {
         if record.fingerprint != self.fingerprint {
             return Err(ApiError::IdempotencyKeyReused);
         }
-        serde_json::from_value(record.body)
-            .map(Some)
-            .map_err(|e| ApiError::Internal(format!("idempotency record holds no task: {e}")))
+        Ok(Some(record.body))
     }
 }
 

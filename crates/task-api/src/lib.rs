@@ -5,17 +5,22 @@
 //!   chat assistant, the internal occurrence route, job callbacks.
 //! - [`http`]: the REST edge: routing, parsing requests into domain values, shaping responses.
 //! - [`idempotency`]: `Idempotency-Key` (key, stored record, fingerprint, replay).
-//! - [`jobs`]: the `/job/{name}` callbacks Dapr's scheduler makes.
+//! - [`chat`]: `POST /api/chat` and `GET /api/chat/{conversation_id}`: the offline assistant (or an
+//!   optional LLM) turning messages into calls of the same task operations; conversations.
+//! - [`jobs`]: the `/job/{name}` callbacks Dapr's scheduler makes; [`reminders`]: reminder jobs
+//!   (scheduling through the outbox, the pending-reminder index, reconciliation).
 //! - [`store`]: how tasks and their outbox live in the state store, and the one retry loop every
 //!   write goes through; [`sweep`]: the outbox sweep; [`events`]: task events as CloudEvents.
 //!
 //! `App::handle` takes one HTTP request and returns one response; the Spin component is a thin
 //! adapter around it, and native benchmarks drive the same code against the embedded sidecar.
+pub mod chat;
 pub mod events;
 mod http;
 pub mod idempotency;
 pub mod jobs;
 pub mod operations;
+pub mod reminders;
 pub mod store;
 pub mod sweep;
 
@@ -33,6 +38,8 @@ pub struct Config {
     pub app_api_token: Option<String>,
     pub state_store: String,
     pub pubsub: String,
+    /// The optional LLM assistant of `POST /api/chat` (off unless configured).
+    pub llm: chat::llm::LlmSettings,
 }
 
 impl Config {
@@ -42,6 +49,7 @@ impl Config {
             app_api_token: None,
             state_store: "statestore".to_owned(),
             pubsub: "pubsub".to_owned(),
+            llm: chat::llm::LlmSettings::default(),
         }
     }
 }

@@ -4,10 +4,13 @@
 //! one retry loop [`Store::write`]; each answer says which events went out with it.
 use crate::events::envelope;
 use crate::idempotency::Idempotency;
+use crate::reminders::{Fired, JobCommand, JobData};
 use crate::store::{LoadedBucket, Store, Written, bucket_of};
 use crate::{ApiError, Runtime};
 use chrono::{DateTime, Utc};
-use dapr_client::DaprClient;
+use dapr_client::{CloudEvent, DaprClient};
+use todo_domain::event::EVENT_SOURCE;
+use todo_domain::reminder::{self, REMINDER_TRIGGERED, ReminderEventData};
 use todo_domain::series::OccurrenceRequest;
 use todo_domain::{
     FieldError, ListQuery, Page, Status, Task, TaskDraft, TaskEventType, TaskPatch, task_event,
@@ -87,12 +90,18 @@ impl<'a, R: Runtime> Tasks<'a, R> {
                 return Ok(replayed(task));
             }
             let task = Task::create(id, user, draft.clone(), now);
+            let plan = reminder::plan(None, Some(&task), now, true)?;
             let event_id = stage(&mut loaded, TaskEventType::Created, &task, now);
-            let extra = idempotency
+            let staged = store
+                .stage_reminder(&mut loaded, user, id, plan, now)
+                .await?;
+            let mut extra: Vec<_> = idempotency
                 .iter()
                 .map(|i| i.record_write(user, 201, &task, now))
                 .collect();
+            extra.extend(staged.operations);
             if let Some(published) = attempts.commit(&loaded, &event_id, extra, now).await? {
+                ensure_reconcile(store, staged.registered).await;
                 let answer = Created {
                     task,
                     replayed: false,
@@ -145,8 +154,18 @@ impl<'a, R: Runtime> Tasks<'a, R> {
             }
             let mut task = Task::create(id, user, draft.clone(), now);
             request.place(&mut task);
+            // An occurrence whose reminder time has already passed is created without it armed.
+            let plan = reminder::plan(None, Some(&task), now, false)?;
             let event_id = stage(&mut loaded, TaskEventType::Created, &task, now);
-            if let Some(published) = attempts.commit(&loaded, &event_id, Vec::new(), now).await? {
+            let staged = self
+                .store
+                .stage_reminder(&mut loaded, user, id, plan, now)
+                .await?;
+            if let Some(published) = attempts
+                .commit(&loaded, &event_id, staged.operations, now)
+                .await?
+            {
+                ensure_reconcile(&self.store, staged.registered).await;
                 let answer = Created {
                     task,
                     replayed: false,
@@ -160,12 +179,13 @@ impl<'a, R: Runtime> Tasks<'a, R> {
     pub async fn get(&self, user: &str, id: Uuid) -> Result<Written<Task>, ApiError> {
         let bucket = bucket_of(id);
         let loaded = self.store.load_bucket(user, bucket).await?;
-        let published = if loaded.bucket.outbox.is_empty() {
+        let published = if loaded.bucket.is_settled() {
             Vec::new()
         } else {
             self.store
-                .publish_and_clear(user, bucket, &loaded.bucket.outbox)
+                .settle(user, bucket, &loaded.bucket.outbox, &loaded.bucket.jobs)
                 .await
+                .published
         };
         let task = loaded
             .bucket
@@ -185,11 +205,17 @@ impl<'a, R: Runtime> Tasks<'a, R> {
         let buckets = self.store.load_all(user).await?;
         let mut published = Vec::new();
         for (index, loaded) in buckets.iter().enumerate() {
-            if !loaded.bucket.outbox.is_empty() {
+            if !loaded.bucket.is_settled() {
                 published.extend(
                     self.store
-                        .publish_and_clear(user, index as u8, &loaded.bucket.outbox)
-                        .await,
+                        .settle(
+                            user,
+                            index as u8,
+                            &loaded.bucket.outbox,
+                            &loaded.bucket.jobs,
+                        )
+                        .await
+                        .published,
                 );
             }
         }
@@ -227,8 +253,17 @@ impl<'a, R: Runtime> Tasks<'a, R> {
                 return Ok(Written::unchanged(updated));
             }
             let event_type = TaskEventType::for_update(current, &updated);
+            let plan = reminder::plan(Some(current), Some(&updated), now, true)?;
             let event_id = stage_change(&mut loaded, event_type, &updated, &changed, now);
-            if let Some(published) = attempts.commit(&loaded, &event_id, Vec::new(), now).await? {
+            let staged = self
+                .store
+                .stage_reminder(&mut loaded, user, id, plan, now)
+                .await?;
+            if let Some(published) = attempts
+                .commit(&loaded, &event_id, staged.operations, now)
+                .await?
+            {
+                ensure_reconcile(&self.store, staged.registered).await;
                 return Ok(Written {
                     answer: updated,
                     published,
@@ -278,14 +313,88 @@ impl<'a, R: Runtime> Tasks<'a, R> {
             let (mut loaded, now) = attempts.next().await?;
             let current = loaded.bucket.tasks.remove(&id).ok_or(ApiError::NotFound)?;
             check_version(&current, expected_version)?;
+            let plan = reminder::plan(Some(&current), None, now, true)?;
             let event_id = stage_change(&mut loaded, TaskEventType::Deleted, &current, &[], now);
-            if let Some(published) = attempts.commit(&loaded, &event_id, Vec::new(), now).await? {
+            let staged = self
+                .store
+                .stage_reminder(&mut loaded, user, id, plan, now)
+                .await?;
+            if let Some(published) = attempts
+                .commit(&loaded, &event_id, staged.operations, now)
+                .await?
+            {
                 return Ok(Written {
                     answer: (),
                     published,
                 });
             }
         }
+    }
+}
+
+impl<R: Runtime> Tasks<'_, R> {
+    /// A reminder job's trigger: if `job` is still the task's pending reminder, commit its
+    /// `reminder.triggered` event (id derived from `reminder_id`) to the outbox and remove the
+    /// reminder from the index, in one transaction, then publish. Anything else (task gone or
+    /// completed, reminder moved, cleared or already fired) is [`Fired::Stale`] and writes
+    /// nothing; so a trigger delivered twice publishes one event.
+    pub async fn fire_reminder(&self, job: &JobData) -> Result<Written<Fired>, ApiError> {
+        let user = job.user_id.as_str();
+        let id = job.task_id;
+        let mut attempts = self
+            .store
+            .attempts(user, bucket_of(id), TOO_MANY_WRITES_TO_TASK);
+        loop {
+            let (mut loaded, now) = attempts.next().await?;
+            let Some((pending, unindex)) =
+                self.store.unindex_fired(user, id, &job.reminder_id).await?
+            else {
+                return Ok(Written::unchanged(Fired::Stale));
+            };
+            let data = loaded
+                .bucket
+                .tasks
+                .get(&id)
+                .filter(|task| !task.is_completed())
+                .and_then(|task| ReminderEventData::new(task, &pending));
+            let mut event_id = String::new();
+            // An index entry without its live task (cannot happen through these operations;
+            // a store that applied half a transaction) is dropped, nothing fired.
+            if let Some(data) = &data {
+                event_id = reminder::event_id(&job.reminder_id).to_string();
+                let event = CloudEvent::new(
+                    event_id.clone(),
+                    EVENT_SOURCE,
+                    REMINDER_TRIGGERED,
+                    serde_json::to_value(data).expect("serialisable"),
+                )
+                .with_subject(id.to_string())
+                .with_time(now);
+                loaded.bucket.outbox.push(event);
+                if matches!(loaded.bucket.jobs.get(&id),
+                    Some(JobCommand::Schedule { reminder_id, .. }) if *reminder_id == job.reminder_id)
+                {
+                    // Its schedule was never confirmed applied: nothing is left to schedule.
+                    loaded.bucket.jobs.remove(&id);
+                }
+            }
+            if let Some(published) = attempts
+                .commit(&loaded, &event_id, vec![unindex], now)
+                .await?
+            {
+                let answer = match data {
+                    Some(_) => Fired::Published { event_id },
+                    None => Fired::Stale,
+                };
+                return Ok(Written { answer, published });
+            }
+        }
+    }
+}
+
+async fn ensure_reconcile<R: Runtime>(store: &Store<'_, R>, registered: bool) {
+    if registered {
+        store.ensure_reconcile_job().await;
     }
 }
 

@@ -4,8 +4,10 @@
 //! A user's tasks are spread over 64 bucket documents `tasks:{user}:{bucket}` by task id. A write
 //! touches one bucket (optimistic concurrency on its ETag); a list reads all 64 in one bulk get.
 //! The bucket also holds the outbox: the events of committed changes not yet known to be
-//! published. Task and event therefore commit in one write, so no event can be lost.
+//! published, and the reminder job commands not yet applied (`jobs`, see [`crate::reminders`]).
+//! Task, event and job command therefore commit in one write, so none can be lost.
 use crate::events::topic_of;
+use crate::reminders::JobCommand;
 use crate::{ApiError, Runtime};
 use chrono::{DateTime, Utc};
 use component_kit::log::warn;
@@ -29,6 +31,25 @@ pub struct Bucket {
     pub schema_version: u32,
     pub tasks: BTreeMap<Uuid, Task>,
     pub outbox: Vec<CloudEvent>,
+    /// Reminder job commands still to apply, the latest per task (absent in older documents).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub jobs: BTreeMap<Uuid, JobCommand>,
+}
+
+impl Bucket {
+    /// Nothing left to publish or apply.
+    pub fn is_settled(&self) -> bool {
+        self.outbox.is_empty() && self.jobs.is_empty()
+    }
+}
+
+/// What [`Store::settle`] did.
+#[derive(Debug, Default)]
+pub struct Settled {
+    /// Ids of the events published.
+    pub published: Vec<String>,
+    pub jobs_applied: usize,
+    pub jobs_failed: usize,
 }
 
 /// A bucket as read, with the ETag a write must match (`None`: the key does not exist yet).
@@ -238,7 +259,12 @@ impl<'a, R: Runtime> Store<'a, R> {
         match self.commit(&operations).await {
             Ok(()) => {
                 let due = due_after_commit(&loaded.bucket.outbox, event_id, now);
-                let published = self.publish_and_clear(user, bucket, &due).await;
+                // Job commands are applied whoever staged them: the map holds the latest per
+                // task as of this commit, and applying one twice is harmless.
+                let published = self
+                    .settle(user, bucket, &due, &loaded.bucket.jobs)
+                    .await
+                    .published;
                 if registered {
                     self.ensure_sweep_job().await;
                 }
@@ -259,6 +285,53 @@ impl<'a, R: Runtime> Store<'a, R> {
         bucket: u8,
         events: &[CloudEvent],
     ) -> Vec<String> {
+        self.settle(user, bucket, events, &BTreeMap::new())
+            .await
+            .published
+    }
+
+    /// Publish `events` as [`Store::publish_and_clear`] does and apply the job commands `jobs`
+    /// (each on its own: a failed one stays for later), then remove from the bucket what went
+    /// out, in one cleanup write. A command is removed only if still the same: a newer one
+    /// staged meanwhile stays for its writer.
+    pub async fn settle(
+        &self,
+        user: &str,
+        bucket: u8,
+        events: &[CloudEvent],
+        jobs: &BTreeMap<Uuid, JobCommand>,
+    ) -> Settled {
+        let published = self.publish(events).await;
+        let mut applied = Vec::new();
+        let mut jobs_failed = 0;
+        for (task_id, command) in jobs {
+            match self.apply_job(user, *task_id, command).await {
+                Ok(()) => applied.push((*task_id, command.clone())),
+                Err(error) => {
+                    jobs_failed += 1;
+                    warn(
+                        &format!(
+                            "job command for task {task_id} failed; kept in the bucket: {command:?}"
+                        ),
+                        &error.to_string(),
+                    );
+                }
+            }
+        }
+        if !published.is_empty() || !applied.is_empty() {
+            let superseded = self.clear_outbox(user, bucket, &published, &applied).await;
+            for (task_id, newer) in superseded {
+                self.reassert_job(user, task_id, &applied, newer).await;
+            }
+        }
+        Settled {
+            jobs_applied: applied.len(),
+            jobs_failed,
+            published,
+        }
+    }
+
+    async fn publish(&self, events: &[CloudEvent]) -> Vec<String> {
         let mut published = Vec::new();
         for event in events {
             match self
@@ -276,34 +349,50 @@ impl<'a, R: Runtime> Store<'a, R> {
                 }
             }
         }
-        if !published.is_empty() {
-            self.clear_outbox(user, bucket, &published).await;
-        }
         published
     }
 
-    async fn clear_outbox(&self, user: &str, bucket: u8, published: &[String]) {
+    /// Remove what went out; returns the applied commands found superseded (see
+    /// [`crate::reminders::superseded`]).
+    async fn clear_outbox(
+        &self,
+        user: &str,
+        bucket: u8,
+        published: &[String],
+        applied: &[(Uuid, JobCommand)],
+    ) -> Vec<(Uuid, Option<JobCommand>)> {
         for attempt in 0..MAX_WRITE_ATTEMPTS {
             let mut loaded = match self.load_bucket(user, bucket).await {
                 Ok(loaded) => loaded,
                 Err(error) => {
-                    return warn("outbox cleanup read failed", &error.to_string());
+                    warn("outbox cleanup read failed", &error.to_string());
+                    return Vec::new();
                 }
             };
-            let before = loaded.bucket.outbox.len();
+            let superseded = crate::reminders::superseded(applied, &loaded.bucket.jobs);
+            let before = (loaded.bucket.outbox.len(), loaded.bucket.jobs.len());
             loaded
                 .bucket
                 .outbox
                 .retain(|event| !published.contains(&event.id));
-            if loaded.bucket.outbox.len() == before {
-                return; // someone else already cleared them
+            for (task_id, command) in applied {
+                if loaded.bucket.jobs.get(task_id) == Some(command) {
+                    loaded.bucket.jobs.remove(task_id);
+                }
+            }
+            if (loaded.bucket.outbox.len(), loaded.bucket.jobs.len()) == before {
+                return superseded; // someone else already cleared them
             }
             match self.commit(&[self.bucket_write(&loaded)]).await {
-                Ok(()) => return,
+                Ok(()) => return superseded,
                 Err(error) if error.is_conflict() => backoff(self.dapr.transport(), attempt).await,
-                Err(error) => return warn("outbox cleanup failed", &error.to_string()),
+                Err(error) => {
+                    warn("outbox cleanup failed", &error.to_string());
+                    return Vec::new();
+                }
             }
         }
+        Vec::new()
     }
 }
 

@@ -1,5 +1,6 @@
 //! The outbox sweep: a repeating Dapr job that publishes events left in outboxes (a failed publish,
-//! a process that died between commit and publish) for users who make no further request.
+//! a process that died between commit and publish) and applies reminder job commands left in
+//! buckets (a failed schedule or delete), for users who make no further request.
 //!
 //! The state API cannot list keys, so writers register their user in one of 16 registry shards
 //! `outbox-users:{shard}` **in the same transaction** as their change — but only when the user is
@@ -45,6 +46,7 @@ pub fn shard_of(user: &str) -> u8 {
 pub struct SweepReport {
     pub users_swept: usize,
     pub events_published: usize,
+    pub jobs_applied: usize,
     pub users_forgotten: usize,
 }
 
@@ -104,7 +106,8 @@ impl<R: Runtime> Store<'_, R> {
         }
     }
 
-    /// Publish every outbox entry of every registered user; forget users that are clean and idle.
+    /// Publish every outbox entry and apply every job command of every registered user; forget
+    /// users that are clean and idle.
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<SweepReport, ApiError> {
         let mut report = SweepReport::default();
         for shard in 0..REGISTRY_SHARDS {
@@ -114,15 +117,22 @@ impl<R: Runtime> Store<'_, R> {
                 report.users_swept += 1;
                 let mut clean = true;
                 for (index, loaded) in self.load_all(user).await?.iter().enumerate() {
-                    if loaded.bucket.outbox.is_empty() {
+                    if loaded.bucket.is_settled() {
                         continue;
                     }
                     debug_assert_eq!(loaded.key, bucket_key(user, index as u8));
-                    let published = self
-                        .publish_and_clear(user, index as u8, &loaded.bucket.outbox)
+                    let settled = self
+                        .settle(
+                            user,
+                            index as u8,
+                            &loaded.bucket.outbox,
+                            &loaded.bucket.jobs,
+                        )
                         .await;
-                    report.events_published += published.len();
-                    clean &= published.len() == loaded.bucket.outbox.len();
+                    report.events_published += settled.published.len();
+                    report.jobs_applied += settled.jobs_applied;
+                    clean &= settled.published.len() == loaded.bucket.outbox.len()
+                        && settled.jobs_failed == 0;
                 }
                 if clean && now - *registered > FORGET_AFTER {
                     forget.push(user.clone());
