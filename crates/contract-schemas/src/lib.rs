@@ -31,11 +31,18 @@ schema_files!(
     "task-bucket.schema.json",
     "idempotency-record.schema.json",
     "outbox-registry.schema.json",
+    "reminder-index.schema.json",
     "chat-request.schema.json",
     "chat-response.schema.json",
+    "chat-conversation.schema.json",
+    "chat-conversation-record.schema.json",
+    "chat-settings.schema.json",
     "audit-log-response.schema.json",
     "health.schema.json",
     "occurrence-request.schema.json",
+    "notification-inbox-entry.schema.json",
+    "notification-inbox-response.schema.json",
+    "notification-webhook.schema.json",
 );
 
 /// The parsed schema file `name` (e.g. `"task.schema.json"`), if it exists.

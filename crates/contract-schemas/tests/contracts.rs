@@ -179,6 +179,23 @@ fn valid_examples() -> Vec<(&'static str, Value)> {
             json!({"schema_version": 1, "tasks": {}, "outbox": []}),
         ),
         (
+            "task-bucket.schema.json",
+            json!({"schema_version": 1, "tasks": {TASK_ID: task()}, "outbox": [], "jobs": {
+                TASK_ID: {"action": "schedule", "reminder_id": format!("{TASK_ID}:3"),
+                          "remind_at": "2026-01-31T08:00:00Z"},
+                "0b7e0f0e-5c39-4e55-8a6e-3c1b2a4d5e6f": {"action": "delete",
+                          "reminder_id": "0b7e0f0e-5c39-4e55-8a6e-3c1b2a4d5e6f:1"}}}),
+        ),
+        (
+            "reminder-index.schema.json",
+            json!({"schema_version": 1, "reminders": {TASK_ID: {
+                "reminder_id": format!("{TASK_ID}:3"), "remind_at": "2026-01-31T08:00:00Z"}}}),
+        ),
+        (
+            "reminder-index.schema.json",
+            json!({"schema_version": 1, "reminders": {}}),
+        ),
+        (
             "idempotency-record.schema.json",
             json!({
                 "schema_version": 1,
@@ -211,6 +228,39 @@ fn valid_examples() -> Vec<(&'static str, Value)> {
             json!({"conversation_id": EVENT_ID, "message": "thanks"}),
         ),
         (
+            "chat-request.schema.json",
+            json!({"message": "add call mom tomorrow 5pm", "time_zone": "Europe/Berlin"}),
+        ),
+        (
+            "chat-conversation.schema.json",
+            json!({
+                "conversation_id": EVENT_ID,
+                "created_at": "2026-01-01T10:00:00Z",
+                "updated_at": "2026-01-01T10:00:00Z",
+                "messages": [
+                    {"role": "user", "content": "add pay rent", "created_at": "2026-01-01T10:00:00Z", "tool_calls": []},
+                    {"role": "assistant", "content": "Added \"Pay rent\".", "created_at": "2026-01-01T10:00:00Z",
+                     "tool_calls": [{"name": "add_task", "arguments": {"title": "Pay rent"}, "result": task()}]}
+                ]
+            }),
+        ),
+        (
+            "chat-conversation-record.schema.json",
+            json!({
+                "schema_version": 1,
+                "conversation_id": EVENT_ID,
+                "user_id": "user_42",
+                "created_at": "2026-01-01T10:00:00Z",
+                "updated_at": "2026-01-01T10:00:00Z",
+                "messages": [],
+                "memory": {"last_list": [], "last_task": null, "pending": null}
+            }),
+        ),
+        (
+            "chat-settings.schema.json",
+            json!({"schema_version": 1, "time_zone": "Europe/Berlin", "updated_at": "2026-01-01T10:00:00Z"}),
+        ),
+        (
             "chat-response.schema.json",
             json!({
                 "conversation_id": EVENT_ID,
@@ -234,7 +284,34 @@ fn valid_examples() -> Vec<(&'static str, Value)> {
             "health.schema.json",
             json!({"status": "ok", "app_id": "audit-service"}),
         ),
+        ("notification-inbox-entry.schema.json", notification_entry()),
+        (
+            "notification-inbox-response.schema.json",
+            json!({"items": [notification_entry()], "next_cursor": "eyJ4Ijox", "unread_count": 0}),
+        ),
+        (
+            "notification-inbox-response.schema.json",
+            json!({"items": [], "next_cursor": null, "unread_count": 0}),
+        ),
+        (
+            "notification-webhook.schema.json",
+            json!({
+                "schema_version": 1, "type": "reminder.triggered",
+                "reminder_id": format!("{TASK_ID}:3"), "user_id": "user_42", "task_id": TASK_ID,
+                "task_title": "Pay rent", "due_date": "2026-01-31T09:00:00Z",
+                "remind_at": "2026-01-31T08:00:00Z", "delivered_at": "2026-01-31T08:00:00.250Z"
+            }),
+        ),
     ]
+}
+
+/// A read notification-service inbox entry.
+fn notification_entry() -> Value {
+    json!({
+        "id": format!("{TASK_ID}:3"), "task_id": TASK_ID, "task_title": "Pay rent",
+        "due_date": "2026-01-31T09:00:00Z", "remind_at": "2026-01-31T08:00:00Z",
+        "delivered_at": "2026-01-31T08:00:01Z", "read_at": "2026-01-31T10:00:00Z"
+    })
 }
 
 #[test]
@@ -550,6 +627,18 @@ fn invalid_examples_are_rejected_with_their_pointer() {
             "/outbox/0",
         ),
         (
+            "task-bucket.schema.json",
+            json!({"schema_version": 1, "tasks": {}, "outbox": [], "jobs": {
+                TASK_ID: {"action": "schedule", "reminder_id": format!("{TASK_ID}:1")}}}),
+            "/jobs/0b9f3c62-5d1e-4c1a-9a59-8f0d2a7b6c11",
+        ),
+        (
+            "reminder-index.schema.json",
+            json!({"schema_version": 1, "reminders": {TASK_ID: {
+                "reminder_id": TASK_ID, "remind_at": "2026-01-31T08:00:00Z"}}}),
+            "/reminders/0b9f3c62-5d1e-4c1a-9a59-8f0d2a7b6c11/reminder_id",
+        ),
+        (
             "idempotency-record.schema.json",
             json!({"schema_version": 1, "fingerprint": "abc", "status": 201, "body": {}, "created_at": "2026-01-01T10:00:00Z"}),
             "/fingerprint",
@@ -558,6 +647,16 @@ fn invalid_examples_are_rejected_with_their_pointer() {
             "chat-request.schema.json",
             json!({"message": ""}),
             "/message",
+        ),
+        (
+            "chat-request.schema.json",
+            json!({"message": "hi", "time_zone": "Mars/Base"}),
+            "/time_zone",
+        ),
+        (
+            "chat-settings.schema.json",
+            json!({"schema_version": 1, "time_zone": "utc", "updated_at": "2026-01-01T10:00:00Z"}),
+            "/time_zone",
         ),
         ("health.schema.json", json!({"status": "ok"}), ""),
     ];
@@ -623,6 +722,8 @@ fn openapi_is_3_1_and_self_contained() {
         "/api/tasks/{id}",
         "/api/tasks/{id}/complete",
         "/api/tasks/{id}/reopen",
+        "/api/chat",
+        "/api/chat/{conversation_id}",
     ] {
         assert!(doc["paths"][path].is_object(), "missing path {path}");
     }
