@@ -6,15 +6,19 @@
 //!             [--component-id ID]... [--ephemeral] [--data-dir .todo-dev] [--log-format human|json]
 //!             [--no-build] [--as-app-id chat-api] [--no-pooling] [--manifest spin.toml]
 //! todo-dev token --user alice [--ttl 1h]
+//! todo-dev sidecar [--run-file dapr/dapr.yaml] [--admin-listen 127.0.0.1:9090] [--component-id ID]...
+//!                  [--ephemeral] [--data-dir .todo-dev] [--log-format human|json] [--manifest spin.toml]
 //! todo-dev build [--component-id ID]...
 //! ```
 //! See docs/running-locally.md.
 
 mod builder;
-mod outbound;
 mod secrets;
-mod server;
+mod sidecar;
 mod up;
+
+// In the library so that tests drive them in process; `crate::server` etc. keep working.
+use todo_dev::{outbound, server};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -40,6 +44,9 @@ enum Command {
     Token(TokenArgs),
     /// Run the components' `[component.<id>.build]` commands when their sources are stale.
     Build(BuildArgs),
+    /// Serve only the embedded Dapr sidecar, one Dapr port per app of `dapr/dapr.yaml`, for
+    /// components run by real `spin up` (prints the commands); delivers to them over HTTP.
+    Sidecar(SidecarArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -105,6 +112,27 @@ pub struct TokenArgs {
 }
 
 #[derive(clap::Args, Debug, Clone)]
+pub struct SidecarArgs {
+    #[command(flatten)]
+    pub common: ManifestArgs,
+    /// The `dapr run -f` file: each app's `appPort` (deliveries go there) and `daprHTTPPort`
+    /// (its Dapr API is served there), its command and env.
+    #[arg(long, default_value = "dapr/dapr.yaml")]
+    pub run_file: PathBuf,
+    /// Metrics (`/metrics`), health and dead letters.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    pub admin_listen: SocketAddr,
+    /// Serve only these components' app-ids (repeatable); default: every component.
+    #[arg(long = "component-id", value_name = "ID")]
+    pub component_ids: Vec<String>,
+    /// Keep all sidecar data in memory.
+    #[arg(long)]
+    pub ephemeral: bool,
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
+
+#[derive(clap::Args, Debug, Clone)]
 pub struct BuildArgs {
     #[command(flatten)]
     pub common: ManifestArgs,
@@ -142,6 +170,7 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(args),
         Command::Token(args) => secrets::token_command(&args),
         Command::Build(args) => builder::build_command(&args),
+        Command::Sidecar(args) => sidecar::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -199,6 +228,29 @@ mod tests {
         assert_eq!(up.as_app_id.as_deref(), Some("audit-service"));
         assert_eq!(up.common.data_dir, PathBuf::from(".todo-dev"));
         assert!(!up.no_pooling);
+
+        let cli = Cli::try_parse_from([
+            "todo-dev",
+            "sidecar",
+            "--run-file",
+            "x/dapr.yaml",
+            "--component-id",
+            "chat-api",
+            "--ephemeral",
+        ])
+        .unwrap();
+        let Command::Sidecar(sidecar) = cli.command else {
+            panic!("not sidecar")
+        };
+        assert_eq!(sidecar.run_file, PathBuf::from("x/dapr.yaml"));
+        assert_eq!(sidecar.component_ids, ["chat-api"]);
+        assert_eq!(sidecar.admin_listen.port(), 9090);
+        assert!(sidecar.ephemeral);
+        let cli = Cli::try_parse_from(["todo-dev", "sidecar"]).unwrap();
+        let Command::Sidecar(sidecar) = cli.command else {
+            panic!("not sidecar")
+        };
+        assert_eq!(sidecar.run_file, PathBuf::from("dapr/dapr.yaml"));
 
         let cli = Cli::try_parse_from(["todo-dev", "up", "--no-pooling"]).unwrap();
         let Command::Up(up) = cli.command else {

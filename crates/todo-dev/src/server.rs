@@ -58,6 +58,11 @@ pub async fn serve(
                         continue;
                     }
                 };
+                // Answers go out as soon as they are written: without this, Nagle's algorithm
+                // holds a second small write until the client's (delayed, up to 40 ms) ACK.
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(server = name, %peer, "cannot set TCP_NODELAY: {e}");
+                }
                 let service = service.clone();
                 let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
                     let service = service.clone();

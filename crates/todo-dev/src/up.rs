@@ -1,12 +1,11 @@
 //! `todo-dev up`: build, load, wire the sidecar, serve, shut down cleanly.
 //!
 //! This module is the startup (and shutdown); each of the three listeners is its own module:
-//! [`app`] (the components' routes), [`dapr_api`] (the Dapr HTTP API as one app-id) and
-//! [`admin`] (metrics, health, dead letters).
+//! [`app`] (the components' routes), [`todo_dev::dapr_api`] (the Dapr HTTP API as one app-id)
+//! and [`admin`] (metrics, health, dead letters).
 
-mod admin;
+pub(crate) mod admin;
 mod app;
-mod dapr_api;
 
 use crate::outbound::{DaprAddresses, DevOutbound};
 use crate::secrets::{self, APP_API_TOKEN_VAR, JwtSecretSource};
@@ -15,13 +14,13 @@ use crate::{LogFormat, UpArgs, builder};
 use admin::AdminService;
 use anyhow::{Context as _, anyhow, bail};
 use app::AppService;
-use dapr_api::DaprService;
 use dapr_sidecar::{Sidecar, SidecarConfig};
 use spin_host::apps::{AppCall, Apps, AppsChannel};
 use spin_host::{Host, HostOptions, LogLine, LogSink, LogSource, Manifest, VariableResolver};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
+use todo_dev::dapr_api::DaprService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -36,7 +35,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     runtime.block_on(up(args, started))
 }
 
-fn init_tracing(format: LogFormat) {
+pub(crate) fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,wasmtime=warn,cranelift=warn,hyper=warn"));
@@ -67,7 +66,7 @@ fn guest_log_sink() -> LogSink {
     })
 }
 
-async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+pub(crate) async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} ({what}); pick another with --{what}"))
@@ -255,7 +254,7 @@ async fn up(args: UpArgs, started: Instant) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -335,7 +335,12 @@ fn up_serves_the_app_the_dapr_api_and_metrics_then_stops_on_sigterm() {
     let r = request(dev.app, "GET", "/api/healthz", &[], "");
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["app_id"], "chat-api");
+    // The page's catch-all (`/...`) answers unknown paths; a path Spin's router normalises
+    // (`//api/tasks`) still reaches chat-api, which answers its own JSON 404.
     assert_eq!(request(dev.app, "GET", "/nowhere", &[], "").status, 404);
+    let doubled = request(dev.app, "GET", "//api/tasks", &[], "");
+    assert_eq!(doubled.status, 404, "{}", doubled.body);
+    assert_eq!(doubled.json()["error"]["code"], "not_found");
     // Dapr's callbacks on an app with declarative subscriptions: unmatched = 404.
     assert_eq!(
         request(dev.app, "GET", "/dapr/subscribe", &[], "").status,
@@ -391,9 +396,11 @@ fn up_serves_the_app_the_dapr_api_and_metrics_then_stops_on_sigterm() {
         "{:?}",
         metrics.headers
     );
+    // The app port is the host's own measurement; daprd's `dapr_http_server_*` names count
+    // requests to the Dapr API (here chat-api's state and publish calls to its sidecar).
     assert!(
         metrics.body.contains(
-            r#"dapr_http_server_request_count{app_id="chat-api",method="POST",path="/api/...",status="201"} 1"#
+            r#"todo_dev_app_http_request_count{app_id="chat-api",method="POST",path="/api/...",status="201"} 1"#
         ),
         "{}",
         metrics.body
@@ -401,9 +408,22 @@ fn up_serves_the_app_the_dapr_api_and_metrics_then_stops_on_sigterm() {
     assert!(
         metrics
             .body
-            .contains("# TYPE dapr_http_server_latency histogram"),
+            .contains("# TYPE todo_dev_app_http_latency histogram"),
         "{}",
         metrics.body
+    );
+    assert!(
+        metrics
+            .body
+            .contains(r#"dapr_http_server_request_count{app_id="chat-api",method="POST"} "#),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        !metrics
+            .body
+            .contains(r#"dapr_http_server_request_count{app_id="chat-api",method="POST",path="#),
+        "the Dapr API's metrics have no path label"
     );
     // chat-api published task.created (its outbox): the sidecar counted it.
     assert!(
@@ -454,6 +474,19 @@ fn up_serves_the_app_the_dapr_api_and_metrics_then_stops_on_sigterm() {
     assert!(status.success(), "exit status {status}");
     eprintln!("stopped {:?} after SIGTERM", started.elapsed());
     let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn a_path_no_route_matches_gets_spins_empty_404() {
+    // Without the page's catch-all, as under `spin up --component-id chat-api`.
+    let data = temp_dir("no-route");
+    let dev = Dev::start(&data, &["--ephemeral", "--component-id", "chat-api"]);
+    for path in ["/nowhere", "/dapr/subscribe", "/apix"] {
+        let r = request(dev.app, "GET", path, &[], "");
+        assert_eq!(r.status, 404, "{path}");
+        assert_eq!(r.body, "", "{path}");
+        assert_eq!(r.header("content-type"), None, "{path}");
+    }
 }
 
 #[test]
@@ -569,6 +602,73 @@ fn acknowledged_job_survives_kill_9_and_fires_after_restart() {
         "",
     );
     assert_eq!(after.status, 500, "{}", after.body);
+    drop(dev);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+fn chat(dev: &Dev, token: &str, body: serde_json::Value) -> serde_json::Value {
+    let auth = format!("Bearer {token}");
+    let r = request(
+        dev.app,
+        "POST",
+        "/api/chat",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        &body.to_string(),
+    );
+    assert_eq!(r.status, 200, "{body} → {}", r.body);
+    r.json()
+}
+
+#[test]
+fn a_chat_conversation_survives_a_restart() {
+    let data = temp_dir("chat");
+    let mut dev = Dev::start(&data, &[]);
+    let token = token(&data, "carol");
+    let added = chat(&dev, &token, serde_json::json!({"message": "add buy milk"}));
+    let conversation = added["conversation_id"].as_str().unwrap().to_string();
+    let task_id = added["tool_calls"][0]["result"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let listed = chat(
+        &dev,
+        &token,
+        serde_json::json!({"conversation_id": conversation, "message": "show my tasks"}),
+    );
+    assert_eq!(listed["tool_calls"][0]["name"], "list_tasks", "{listed}");
+    let status = dev.terminate(HANG);
+    assert!(status.success(), "{status}");
+
+    let dev = Dev::start(&data, &[]);
+    let auth = format!("Bearer {token}");
+    let history = request(
+        dev.app,
+        "GET",
+        &format!("/api/chat/{conversation}"),
+        &[("authorization", &auth)],
+        "",
+    );
+    assert_eq!(history.status, 200, "{}", history.body);
+    let messages = history.json()["messages"].as_array().unwrap().clone();
+    let contents: Vec<&str> = messages
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(contents.len(), 4, "{contents:?}");
+    assert_eq!(contents[0], "add buy milk");
+    assert_eq!(contents[2], "show my tasks");
+    // The assistant's memory (the list it showed) survived too: "1" is still buy milk.
+    let done = chat(
+        &dev,
+        &token,
+        serde_json::json!({"conversation_id": conversation, "message": "done with 1"}),
+    );
+    assert_eq!(done["tool_calls"][0]["name"], "complete_task", "{done}");
+    assert_eq!(done["tool_calls"][0]["result"]["id"], task_id.as_str());
+    assert_eq!(done["tool_calls"][0]["result"]["status"], "completed");
     drop(dev);
     let _ = std::fs::remove_dir_all(&data);
 }

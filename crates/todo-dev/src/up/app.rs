@@ -1,7 +1,7 @@
 //! The app's port (`--listen`): every `[[trigger.http]]` route of the running components, with
 //! W3C trace context, one log line and the host's request metrics per request.
 
-use crate::server::{ResponseFuture, Service, text_response};
+use crate::server::{ResponseFuture, Service};
 use bytes::Bytes;
 use dapr_sidecar::Metrics;
 use spin_host::apps::Apps;
@@ -10,12 +10,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-const REQUEST_COUNT: &str = "dapr_http_server_request_count";
+// The host's own measurement of the app port, under our own names: daprd's
+// `dapr_http_server_*` mean requests to the Dapr API, which the sidecar counts itself.
+const REQUEST_COUNT: &str = "todo_dev_app_http_request_count";
 const REQUEST_COUNT_HELP: &str =
-    "Number of HTTP requests served by the host, by component (app_id), method, route and status";
-const LATENCY: &str = "dapr_http_server_latency";
+    "Number of HTTP requests on the app port, by component (app_id), method, route and status";
+const LATENCY: &str = "todo_dev_app_http_latency";
 const LATENCY_HELP: &str =
-    "HTTP request latency in ms, by component (app_id), method, route and status";
+    "App-port request latency in ms, by component (app_id), method, route and status";
+
+/// The metrics the host adds to the sidecar's (`dapr_sidecar::metrics::METRIC_NAMES`), with their
+/// Prometheus types; `docs/running-locally.md` documents each (a test checks).
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) const APP_METRIC_NAMES: &[(&str, &str)] =
+    &[(REQUEST_COUNT, "counter"), (LATENCY, "histogram")];
 
 /// The app's port: route → component.
 pub(crate) struct AppService {
@@ -50,7 +58,8 @@ impl Service for AppService {
                     duration_ms = started.elapsed().as_secs_f64() * 1000.0, trace_id,
                     "no route"
                 );
-                return text_response(404, "Not Found\n");
+                // Spin's own answer to a path no route matches: 404, empty body, no content type.
+                return empty_response(404);
             };
             let ctx = RequestContext {
                 route: matched.route.clone(),
@@ -63,7 +72,8 @@ impl Service for AppService {
                 Ok(response) => response,
                 Err(e) => {
                     tracing::error!(component, %method, path, "component failed: {e:#}");
-                    text_response(500, "Internal Server Error\n")
+                    // As Spin answers a component that fails: 500, empty body.
+                    empty_response(500)
                 }
             };
             let status = response.status().as_u16();
@@ -84,5 +94,50 @@ impl Service for AppService {
             );
             response
         })
+    }
+}
+
+fn empty_response(status: u16) -> http::Response<Bytes> {
+    let mut response = http::Response::new(Bytes::new());
+    *response.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spin_host::Manifest;
+
+    #[tokio::test]
+    async fn an_unmatched_path_gets_spins_empty_404() {
+        let manifest = Manifest::parse(
+            "spin_manifest_version = 2\n[application]\nname = \"app\"\n",
+            std::path::Path::new("."),
+        )
+        .unwrap();
+        let service = AppService {
+            apps: Arc::new(Apps::new(&manifest, Vec::new())),
+            metrics: Arc::new(Metrics::default()),
+            authority: "127.0.0.1:3000".into(),
+        };
+        for path in ["/nowhere", "//", "/dapr/subscribe"] {
+            let request = http::Request::get(path).body(Bytes::new()).unwrap();
+            let response = service.call(request, "127.0.0.1:1".parse().unwrap()).await;
+            assert_eq!(response.status(), 404, "{path}");
+            assert!(response.body().is_empty(), "{path}");
+            assert!(response.headers().get("content-type").is_none(), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_app_port_metrics_are_documented_in_running_locally() {
+        let doc = include_str!("../../../../docs/running-locally.md");
+        for (name, kind) in APP_METRIC_NAMES {
+            assert!(
+                doc.contains(&format!("| `{name}` | {kind} |")),
+                "docs/running-locally.md has no row for {name}"
+            );
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! The Dapr API port (`--dapr-listen`) for curl and tools: every request acts as one app-id
-//! (`--as-app-id`), as if it came from that app's own sidecar client.
+//! A Dapr API port: every request acts as one app-id, as if it came from that app's own sidecar
+//! client. `todo-dev up --dapr-listen` has one (for curl and tools, `--as-app-id`);
+//! `todo-dev sidecar` has one per app of the run file (each `spin up` calls its own).
 
 use crate::server::{ResponseFuture, Service};
 use bytes::Bytes;
@@ -7,10 +8,10 @@ use dapr_sidecar::Sidecar;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-/// The Dapr API port for tools: every request acts as one app-id.
-pub(crate) struct DaprService {
-    pub(crate) sidecar: Sidecar,
-    pub(crate) app_id: String,
+/// The Dapr API as app `app_id`.
+pub struct DaprService {
+    pub sidecar: Sidecar,
+    pub app_id: String,
 }
 
 impl Service for DaprService {
@@ -23,7 +24,7 @@ impl Service for DaprService {
             tracing::info!(
                 target: "todo_dev::dapr",
                 app_id = self.app_id, %method, path, status = response.status().as_u16(),
-                duration_ms = started.elapsed().as_secs_f64() * 1000.0, "dapr api (tool)"
+                duration_ms = started.elapsed().as_secs_f64() * 1000.0, "dapr api"
             );
             response
         })
