@@ -32,7 +32,9 @@ use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
+pub mod k8s;
 pub mod skip;
+pub mod webhook;
 pub use spin_host;
 
 /// The value of application variable `jwt_secret` in tests (tokens are signed with it).
@@ -152,9 +154,38 @@ impl App {
 
     /// Component `id`'s configuration with the test variables (see the crate docs).
     pub fn config(&self, id: &str) -> anyhow::Result<ComponentConfig> {
+        self.config_with(id, &[])
+    }
+
+    /// Component `id`'s configuration with the test variables and these application variables
+    /// (name, value) set, as `SPIN_VARIABLE_*` would: they also expand in its
+    /// `allowed_outbound_hosts`.
+    pub fn config_with(
+        &self,
+        id: &str,
+        app_variables: &[(&str, &str)],
+    ) -> anyhow::Result<ComponentConfig> {
         let mut resolver = VariableResolver::with_env(&self.manifest, |_| None);
         resolver.set_override("jwt_secret", TEST_JWT_SECRET);
+        for (name, value) in app_variables {
+            resolver.set_override(name, *value);
+        }
         ComponentConfig::from_manifest(&self.manifest, id, &resolver)
+    }
+
+    /// Component `id` loaded with [`App::config_with`]`(id, app_variables)` (not shared with
+    /// other tests; the compiled code comes from the disk cache); its variables too.
+    pub fn load_with(
+        &self,
+        id: &str,
+        app_variables: &[(&str, &str)],
+    ) -> anyhow::Result<(LoadedComponent, HashMap<String, String>)> {
+        let config = self.config_with(id, app_variables)?;
+        let variables = config.variables.clone();
+        let component = host()
+            .load(config)
+            .with_context(|| format!("cannot load component {id}"))?;
+        Ok((component, variables))
     }
 
     /// Component `id`, compiled once per test binary with its test variables and an outbound

@@ -98,7 +98,12 @@ fn build_script_lists_every_spin_toml_component() {
     );
     assert_eq!(
         chat_api.allowed_outbound_hosts,
-        ["http://127.0.0.1:3500", "http://localhost:3500"]
+        [
+            "http://127.0.0.1:3500",
+            "http://localhost:3500",
+            "{{ dapr_url }}",
+            "{{ llm_origin }}"
+        ]
     );
     assert_eq!(chat_api.routes, ["/api/...", "/job/..."]);
 }

@@ -5,23 +5,30 @@
 //! `recurring` tests and the `recurring` benchmark.
 //!
 //! What the tests see on top of `todo-dev`: every call the sidecar makes into an app with its
-//! answer ([`Stack::calls`], waited for with [`Stack::wait_for`]), and a fault: the next N
+//! answer and real-time instants ([`Stack::calls`], waited for with [`Stack::wait_for`]), the
+//! components' Dapr calls as they return ([`Stack::observe_dapr_calls`]), and faults: the next N
 //! invocations recurring-task-service makes fail as if the sidecar were unreachable
-//! ([`Stack::fail_next_invocations`]).
+//! ([`Stack::fail_next_invocations`]); an app is down for its sidecar ([`Stack::set_down`]).
+//!
+//! Calls to anything but the Dapr port (3500) go over TCP, as in `todo-dev` (notification-service's
+//! webhook); [`Stack::start_with_variables`] sets application variables such as its URL and the
+//! origin allowed for it.
 use bytes::Bytes;
-use dapr_sidecar::{AppCallFuture, AppChannel, Sidecar, SidecarConfig};
+use dapr_sidecar::{AppCallError, AppCallFuture, AppChannel, Sidecar, SidecarConfig};
 use serde_json::{Value, json};
 use spin_host::apps::{Apps, AppsChannel};
 use spin_host::{OutboundHandler, Overrides, SharedClock};
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const CHAT_API: &str = "chat-api";
 pub const RECURRING: &str = "recurring-task-service";
 pub const AUDIT: &str = "audit-service";
+pub const NOTIFICATIONS: &str = "notification-service";
 pub const APP_TOKEN: &str = "recurring-stack-app-token";
 /// Bounds a hang only: every wait ends as soon as what it waits for happens.
 pub const HANG: Duration = Duration::from_secs(60);
@@ -36,6 +43,9 @@ pub struct Call {
     pub event_id: Option<String>,
     /// The answer's JSON (`{"status":"SUCCESS"}` for deliveries, the Task for invocations).
     pub answer: Value,
+    /// When the sidecar made the call, and when the app answered (real time).
+    pub sent: Instant,
+    pub answered: Instant,
 }
 
 impl Call {
@@ -50,6 +60,8 @@ struct RecordingChannel {
     inner: AppsChannel,
     calls: Mutex<Vec<Call>>,
     changed: tokio::sync::watch::Sender<usize>,
+    /// Apps the sidecar cannot reach (connection refused), as if their process were down.
+    down: Mutex<HashSet<String>>,
 }
 
 impl AppChannel for RecordingChannel {
@@ -60,7 +72,16 @@ impl AppChannel for RecordingChannel {
             .ok()
             .and_then(|v| v["id"].as_str().map(str::to_owned));
         Box::pin(async move {
-            let result = self.inner.call(&app_id, request).await;
+            let sent = Instant::now();
+            let result = if self.down.lock().unwrap().contains(&app_id) {
+                Err(AppCallError {
+                    app_id: app_id.clone(),
+                    message: "connection refused (the app is down in this test)".into(),
+                })
+            } else {
+                self.inner.call(&app_id, request).await
+            };
+            let answered = Instant::now();
             let (status, answer) = match &result {
                 Ok(response) => (
                     response.status().as_u16(),
@@ -76,6 +97,8 @@ impl AppChannel for RecordingChannel {
                     status,
                     event_id,
                     answer,
+                    sent,
+                    answered,
                 });
                 calls.len()
             };
@@ -85,12 +108,17 @@ impl AppChannel for RecordingChannel {
     }
 }
 
-/// Every component's outbound call goes to the sidecar as its app-id, but for the invocations
-/// of recurring-task-service a test has made fail.
+/// Sees a component's Dapr call (app-id, request) and the sidecar's answer as it returns.
+pub type DaprObserver =
+    Arc<dyn Fn(&str, &http::Request<Bytes>, &http::Response<Bytes>) + Send + Sync>;
+
+/// Every component's call to the Dapr port goes to the sidecar as its app-id, but for the
+/// invocations of recurring-task-service a test has made fail; other calls go over TCP.
 #[derive(Default)]
 struct Outbound {
     sidecar: OnceLock<Sidecar>,
     failing_invocations: AtomicUsize,
+    observer: Mutex<Option<DaprObserver>>,
 }
 
 impl OutboundHandler for Outbound {
@@ -110,8 +138,19 @@ impl OutboundHandler for Outbound {
             {
                 anyhow::bail!("connection refused (injected by the test)");
             }
+            if req.uri().port_u16().is_some_and(|port| port != 3500) {
+                return todo_tests::webhook::over_tcp(req).await;
+            }
             let sidecar = self.sidecar.get().expect("set in Stack::start");
-            Ok(spin_host::send_to_sidecar(sidecar, &app_id, req).await)
+            let observer = self.observer.lock().unwrap().clone();
+            match observer {
+                None => Ok(spin_host::send_to_sidecar(sidecar, &app_id, req).await),
+                Some(observe) => {
+                    let response = spin_host::send_to_sidecar(sidecar, &app_id, req.clone()).await;
+                    observe(&app_id, &req, &response);
+                    Ok(response)
+                }
+            }
         })
     }
 }
@@ -123,6 +162,7 @@ pub struct Stack {
     channel: Arc<RecordingChannel>,
     outbound: Arc<Outbound>,
     changed: tokio::sync::watch::Receiver<usize>,
+    app_errors: Arc<Mutex<Vec<String>>>,
 }
 
 impl Stack {
@@ -134,33 +174,61 @@ impl Stack {
 
     /// Start these components of spin.toml on `clock`.
     pub fn start_with(clock: SharedClock, ids: &[&str]) -> Stack {
+        Self::start_with_variables(clock, ids, &[])
+    }
+
+    /// Start these components of spin.toml on `clock` with these application variables (name,
+    /// value) set, as `SPIN_VARIABLE_*` sets them for `todo-dev`.
+    pub fn start_with_variables(
+        clock: SharedClock,
+        ids: &[&str],
+        app_variables: &[(&str, &str)],
+    ) -> Stack {
         let outbound = Arc::new(Outbound::default());
         let app = todo_tests::app();
         let components = ids
             .iter()
             .copied()
             .map(|id| {
-                let mut variables = app.config(id).unwrap_or_else(|e| panic!("{e:#}")).variables;
-                variables.insert("app_api_token".into(), APP_TOKEN.into());
-                app.component_overrides(
-                    id,
-                    Overrides {
-                        outbound: Some(outbound.clone()),
-                        variables: Some(variables),
-                        wall_clock: Some(clock.wall_clock()),
-                        ..Overrides::default()
-                    },
-                )
-                .component()
-                .clone()
+                let overrides = |variables| Overrides {
+                    outbound: Some(outbound.clone()),
+                    variables: Some(variables),
+                    wall_clock: Some(clock.wall_clock()),
+                    ..Overrides::default()
+                };
+                let with_token = |mut variables: std::collections::HashMap<String, String>| {
+                    variables.insert("app_api_token".into(), APP_TOKEN.into());
+                    variables
+                };
+                if app_variables.is_empty() {
+                    let variables = app.config(id).unwrap_or_else(|e| panic!("{e:#}")).variables;
+                    app.component_overrides(id, overrides(with_token(variables)))
+                        .component()
+                        .clone()
+                } else {
+                    let (component, variables) = app
+                        .load_with(id, app_variables)
+                        .unwrap_or_else(|e| panic!("{e:#}"));
+                    component.with_overrides(overrides(with_token(variables)))
+                }
             })
             .collect();
         let apps = Arc::new(Apps::new(app.manifest(), components));
         let (changed_tx, changed) = tokio::sync::watch::channel(0);
+        let app_errors: Arc<Mutex<Vec<String>>> = Arc::default();
+        let errors = app_errors.clone();
         let channel = Arc::new(RecordingChannel {
-            inner: AppsChannel::new(apps.clone(), "127.0.0.1:3000"),
+            inner: AppsChannel::new(apps.clone(), "127.0.0.1:3000").with_observer(Arc::new(
+                move |call| {
+                    if let Some(error) = &call.error {
+                        let error = format!("{} {}: {error}", call.app_id, call.path);
+                        errors.lock().unwrap().push(error);
+                    }
+                },
+            )),
             calls: Mutex::new(Vec::new()),
             changed: changed_tx,
+            down: Mutex::default(),
         });
         let resources = todo_tests::manifest_path().parent().unwrap().join("dapr");
         let sidecar = Sidecar::new(SidecarConfig {
@@ -180,12 +248,35 @@ impl Stack {
             channel,
             outbound,
             changed,
+            app_errors,
         }
+    }
+
+    /// Whether the sidecar can reach app `app_id` (its calls fail as "connection refused" while
+    /// it is down).
+    pub fn set_down(&self, app_id: &str, down: bool) {
+        let mut apps = self.channel.down.lock().unwrap();
+        if down {
+            apps.insert(app_id.to_owned());
+        } else {
+            apps.remove(app_id);
+        }
+    }
+
+    /// From now on `observe` sees every Dapr call of the components as it returns.
+    pub fn observe_dapr_calls(&self, observe: DaprObserver) {
+        *self.outbound.observer.lock().unwrap() = Some(observe);
     }
 
     /// The next `n` invocations recurring-task-service makes fail without reaching Dapr.
     pub fn fail_next_invocations(&self, n: usize) {
         self.outbound.failing_invocations.store(n, Ordering::SeqCst);
+    }
+
+    /// The host's errors of the sidecar's calls into apps (answered 500 without the guest:
+    /// a trap, no instance available), as "app-id path: error".
+    pub fn app_errors(&self) -> Vec<String> {
+        self.app_errors.lock().unwrap().clone()
     }
 
     /// Every call the sidecar made into an app so far.
@@ -385,7 +476,12 @@ impl Stack {
 
     /// Publish `event` (a CloudEvent) on `task-events`, as chat-api would.
     pub async fn publish(&self, event: &Value) {
-        let request = http::Request::post("/v1.0/publish/pubsub/task-events")
+        self.publish_on("task-events", event).await;
+    }
+
+    /// Publish `event` (a CloudEvent) on `topic`, as chat-api would.
+    pub async fn publish_on(&self, topic: &str, event: &Value) {
+        let request = http::Request::post(format!("/v1.0/publish/pubsub/{topic}"))
             .header("content-type", "application/cloudevents+json")
             .body(Bytes::from(serde_json::to_vec(event).unwrap()))
             .unwrap();
@@ -407,15 +503,14 @@ impl Stack {
         answer["status"].as_str().unwrap().to_owned()
     }
 
-    /// Both components' captured output.
+    /// The components' captured output.
     pub fn logs(&self) -> String {
-        [CHAT_API, RECURRING]
+        self.apps
+            .ids()
             .iter()
-            .map(|id| {
-                format!(
-                    "----- {id} -----\n{}",
-                    self.apps.component(id).unwrap().logs()
-                )
+            .filter_map(|id| {
+                let component = self.apps.component(id)?;
+                Some(format!("----- {id} -----\n{}", component.logs()))
             })
             .collect::<Vec<_>>()
             .join("\n")
