@@ -18,7 +18,7 @@
 //! The reconcile job walks only that registry and those index documents, so its cost grows with
 //! the pending reminders, not with tasks.
 use crate::store::{BUCKETS, LoadedBucket, Store, bucket_of, escape_user, unreadable};
-use crate::sweep::{FORGET_AFTER, REFRESH_AFTER, REGISTRY_SCHEMA_VERSION, RegistryShard, shard_of};
+use crate::sweep::FORGET_AFTER;
 use crate::{ApiError, Runtime};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use component_kit::log::warn;
@@ -217,7 +217,7 @@ impl<R: Runtime> Store<'_, R> {
                 );
                 index.index.reminders.insert(task_id, reminder);
                 staged.operations.push(self.index_write(&index));
-                if let Some(registry) = self.reminder_registry_write(user, now).await? {
+                if let Some(registry) = self.register_user(registry_key, user, now).await? {
                     staged.operations.push(registry);
                     staged.registered = true;
                 }
@@ -268,50 +268,6 @@ impl<R: Runtime> Store<'_, R> {
         }
     }
 
-    async fn load_registry(&self, shard: u8) -> Result<(RegistryShard, Option<String>), ApiError> {
-        let key = registry_key(shard);
-        match self
-            .dapr
-            .get_state::<RegistryShard>(self.state_store, &key)
-            .await
-        {
-            Ok(None) => Ok((
-                RegistryShard {
-                    schema_version: REGISTRY_SCHEMA_VERSION,
-                    ..Default::default()
-                },
-                None,
-            )),
-            Ok(Some(entry)) => Ok((entry.value, entry.etag)),
-            Err(DaprError::Decode(e)) => Err(unreadable(&key, &e)),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// The registration of `user` for the reconcile job, when missing or stale (as the outbox
-    /// registry: a fresh registration cannot be forgotten before the write that skipped it is
-    /// visible in the index).
-    async fn reminder_registry_write(
-        &self,
-        user: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<TransactionOp>, ApiError> {
-        let shard = shard_of(user);
-        let (mut registry, etag) = self.load_registry(shard).await?;
-        if registry
-            .users
-            .get(user)
-            .is_some_and(|registered| now - *registered < REFRESH_AFTER)
-        {
-            return Ok(None);
-        }
-        registry.users.insert(user.to_owned(), now);
-        let value = serde_json::to_value(&registry).expect("serialisable");
-        Ok(Some(TransactionOp::Upsert(
-            StateItem::new(registry_key(shard), value).expecting(etag),
-        )))
-    }
-
     /// Apply a job command of `user`'s task.
     pub async fn apply_job(
         &self,
@@ -356,7 +312,7 @@ impl<R: Runtime> Store<'_, R> {
     pub async fn reconcile(&self, now: DateTime<Utc>) -> Result<ReconcileReport, ApiError> {
         let mut report = ReconcileReport::default();
         for shard in 0..crate::sweep::REGISTRY_SHARDS {
-            let (mut registry, etag) = self.load_registry(shard).await?;
+            let (mut registry, etag) = self.load_registry_shard(registry_key, shard).await?;
             let mut forget = Vec::new();
             for (user, registered) in &registry.users {
                 report.users += 1;

@@ -51,8 +51,14 @@ pub struct SweepReport {
 }
 
 impl<R: Runtime> Store<'_, R> {
-    async fn load_shard(&self, shard: u8) -> Result<(RegistryShard, Option<String>), ApiError> {
-        let key = registry_key(shard);
+    /// Shard `shard` of a user registry (`key_of` names its keys: the outbox's
+    /// [`registry_key`] or the reminders' `reminders::registry_key`), and its ETag.
+    pub(crate) async fn load_registry_shard(
+        &self,
+        key_of: fn(u8) -> String,
+        shard: u8,
+    ) -> Result<(RegistryShard, Option<String>), ApiError> {
+        let key = key_of(shard);
         match self
             .dapr
             .get_state::<RegistryShard>(self.state_store, &key)
@@ -71,15 +77,16 @@ impl<R: Runtime> Store<'_, R> {
         }
     }
 
-    /// The registry write a writer adds to its transaction, when the user's entry is missing or
-    /// stale; `None` when the registry already covers this write.
-    pub async fn registry_write(
+    /// The write that registers `user` in the registry `key_of` names, when their entry is
+    /// missing or older than `REFRESH_AFTER`; `None` when the registry already covers this write.
+    pub(crate) async fn register_user(
         &self,
+        key_of: fn(u8) -> String,
         user: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<TransactionOp>, ApiError> {
         let shard = shard_of(user);
-        let (mut registry, etag) = self.load_shard(shard).await?;
+        let (mut registry, etag) = self.load_registry_shard(key_of, shard).await?;
         if registry
             .users
             .get(user)
@@ -90,8 +97,18 @@ impl<R: Runtime> Store<'_, R> {
         registry.users.insert(user.to_owned(), now);
         let value = serde_json::to_value(&registry).expect("serialisable");
         Ok(Some(TransactionOp::Upsert(
-            StateItem::new(registry_key(shard), value).expecting(etag),
+            StateItem::new(key_of(shard), value).expecting(etag),
         )))
+    }
+
+    /// The outbox-registry write a writer adds to its transaction, when the user's entry is
+    /// missing or stale; `None` when the registry already covers this write.
+    pub async fn registry_write(
+        &self,
+        user: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TransactionOp>, ApiError> {
+        self.register_user(registry_key, user, now).await
     }
 
     /// Make sure the sweep job exists. Scheduled without overwrite, so an existing job keeps its
@@ -111,7 +128,7 @@ impl<R: Runtime> Store<'_, R> {
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<SweepReport, ApiError> {
         let mut report = SweepReport::default();
         for shard in 0..REGISTRY_SHARDS {
-            let (mut registry, etag) = self.load_shard(shard).await?;
+            let (mut registry, etag) = self.load_registry_shard(registry_key, shard).await?;
             let mut forget = Vec::new();
             for (user, registered) in &registry.users {
                 report.users_swept += 1;
