@@ -17,6 +17,7 @@ use chrono::{
     Offset, TimeZone, Timelike, Utc, Weekday,
 };
 use serde::{Deserialize, Serialize};
+use todo_domain::formats;
 use todo_domain::tz::Tz;
 
 /// Which day a phrase names.
@@ -312,7 +313,7 @@ fn match_day(
         return Some((lead + 1, on(date), None));
     }
     // ISO 2026-12-24
-    if let Ok(date) = NaiveDate::parse_from_str(w(0), "%Y-%m-%d") {
+    if let Ok(date) = formats::parse(w(0), formats::ISO_DATE).and_then(|p| p.to_naive_date()) {
         return Some((1, on(date), None));
     }
     // "3 march", "3rd of march 2027", "the 3rd of march"

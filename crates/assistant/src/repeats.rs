@@ -282,11 +282,20 @@ fn refine(words: &[Word], i: usize, cadence: Cadence) -> (usize, Cadence) {
 }
 
 fn byday(days: &[Weekday]) -> String {
-    let mut days = days.to_vec();
-    days.sort_by_key(|d| d.num_days_from_monday());
-    days.dedup();
-    days.iter()
-        .map(|d| format!("{d:?}").to_uppercase()[..2].to_owned())
+    // Monday first, each day once (the week in order, rather than a sort).
+    let week = [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+        Weekday::Sun,
+    ];
+    week.iter()
+        .filter(|day| days.contains(day))
+        // Weekday names are ASCII: `to_ascii_uppercase` spares the Unicode case tables.
+        .map(|d| format!("{d:?}")[..2].to_ascii_uppercase())
         .collect::<Vec<_>>()
         .join(",")
 }

@@ -14,8 +14,6 @@ use todo_domain::series::OccurrenceRequest;
 use todo_domain::{FieldError, ListQuery, Task, TaskDraft, TaskPatch};
 use uuid::Uuid;
 
-const OPENAPI: &str = include_str!("../../../api/openapi.json");
-
 impl<R: Runtime> Routes<R> for Config {
     async fn route(
         app: &App<R>,
@@ -34,7 +32,7 @@ impl<R: Runtime> Routes<R> for Config {
                 Ok(http::Response::builder()
                     .status(200)
                     .header("content-type", "application/json")
-                    .body(OPENAPI.as_bytes().to_vec())
+                    .body(crate::embedded::openapi_json())
                     .expect("valid response"))
             }
             ["api", "tasks"] => {

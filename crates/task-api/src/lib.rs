@@ -15,6 +15,7 @@
 //! `App::handle` takes one HTTP request and returns one response; the Spin component is a thin
 //! adapter around it, and native benchmarks drive the same code against the embedded sidecar.
 pub mod chat;
+mod embedded;
 pub mod events;
 mod http;
 pub mod idempotency;

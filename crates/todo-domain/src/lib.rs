@@ -1,8 +1,10 @@
 //! The task domain: parsed types, validation, recurrence, events and list queries. No I/O.
 pub mod auth;
+mod base64url;
 pub mod error;
 pub mod event;
 pub mod fields;
+pub mod formats;
 pub mod query;
 pub mod recurrence;
 pub mod reminder;

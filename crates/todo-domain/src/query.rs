@@ -3,11 +3,10 @@
 //! The cursor names the last item returned (its sort key and id) and a fingerprint of the query,
 //! so the next page starts strictly after that item: inserts and deletes between pages neither
 //! repeat nor skip the items that stay.
+use crate::base64url;
 use crate::error::FieldError;
 use crate::fields::{Priority, Status, Tags, parse_instant};
 use crate::task::Task;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -346,7 +345,7 @@ impl ListQuery {
             self.descending
         );
         let digest = Sha256::digest(text.as_bytes());
-        URL_SAFE_NO_PAD.encode(&digest[..9])
+        base64url::encode(&digest[..9])
     }
 }
 
@@ -385,14 +384,12 @@ fn parse_bool(value: &str, field: &str) -> Result<bool, FieldError> {
 /// An opaque page cursor: a position, as URL-safe base64 of its JSON. Shared by every paged
 /// query of the app (tasks here, the audit log).
 pub fn encode_cursor<P: serde::Serialize>(position: &P) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(position).expect("a cursor always serialises"))
+    base64url::encode(&serde_json::to_vec(position).expect("a cursor always serialises"))
 }
 
 /// The position in a cursor made by [`encode_cursor`]; anything else is a 400 naming `cursor`.
 pub fn decode_cursor<P: serde::de::DeserializeOwned>(cursor: &str) -> Result<P, FieldError> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
+    base64url::decode(cursor)
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .ok_or_else(|| FieldError::new("cursor", "is not a cursor returned by this API"))
 }

@@ -39,6 +39,7 @@ use chrono::{
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::formats;
 use crate::tz::Tz;
 
 mod expand;
@@ -458,8 +459,7 @@ fn parse_rrule(input: &str) -> Result<RRuleSpec, RecurrenceError> {
             parse_unsigned::<u8>(item).filter(|m| (1..=12).contains(m))
         })?,
     };
-    by_month.sort_unstable();
-    by_month.dedup();
+    sort_dedup_short(&mut by_month, |m| *m);
 
     let mut by_month_day = match by_month_day {
         None => Vec::new(),
@@ -469,8 +469,7 @@ fn parse_rrule(input: &str) -> Result<RRuleSpec, RecurrenceError> {
                 .filter(|d| *d != 0 && (-31..=31).contains(d))
         })?,
     };
-    by_month_day.sort_unstable();
-    by_month_day.dedup();
+    sort_dedup_short(&mut by_month_day, |d| *d);
     if freq == Freq::Weekly && !by_month_day.is_empty() {
         return Err(invalid("BYMONTHDAY must not be used with FREQ=WEEKLY"));
     }
@@ -479,8 +478,9 @@ fn parse_rrule(input: &str) -> Result<RRuleSpec, RecurrenceError> {
         None => Vec::new(),
         Some(text) => parse_list(text, "BYDAY", parse_by_day)?,
     };
-    by_day.sort_unstable_by_key(|d| (d.weekday.num_days_from_monday(), d.ordinal));
-    by_day.dedup();
+    sort_dedup_short(&mut by_day, |d| {
+        (d.weekday.num_days_from_monday(), d.ordinal)
+    });
     for day in &by_day {
         let Some(n) = day.ordinal else { continue };
         let limit = match freq {
@@ -616,6 +616,20 @@ fn by_day_text(day: ByDay) -> String {
     }
 }
 
+/// `items` sorted by `key`, without duplicates. A rule's lists are short (the rule has at most
+/// [`MAX_RULE_CHARS`] characters): an insertion sort does, where `sort_unstable` would link a
+/// general-purpose sort into the components for each list's type.
+fn sort_dedup_short<T: PartialEq, K: Ord>(items: &mut Vec<T>, key: impl Fn(&T) -> K) {
+    for i in 1..items.len() {
+        let mut j = i;
+        while j > 0 && key(&items[j - 1]) > key(&items[j]) {
+            items.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+    items.dedup();
+}
+
 fn parse_until(text: &str) -> Result<Until, RecurrenceError> {
     let bad = || {
         invalid(format!(
@@ -623,12 +637,19 @@ fn parse_until(text: &str) -> Result<Until, RecurrenceError> {
         ))
     };
     let until = match text.len() {
-        8 => Until::Date(NaiveDate::parse_from_str(text, "%Y%m%d").map_err(|_| bad())?),
-        15 => {
-            Until::Local(NaiveDateTime::parse_from_str(text, "%Y%m%dT%H%M%S").map_err(|_| bad())?)
-        }
+        8 => Until::Date(
+            formats::parse(text, formats::BASIC_DATE)
+                .and_then(|parsed| parsed.to_naive_date())
+                .map_err(|_| bad())?,
+        ),
+        15 => Until::Local(
+            formats::parse(text, formats::BASIC_DATE_TIME)
+                .and_then(|parsed| parsed.to_naive_datetime_with_offset(0))
+                .map_err(|_| bad())?,
+        ),
         16 if text.ends_with('Z') => Until::Utc(
-            NaiveDateTime::parse_from_str(&text[..15], "%Y%m%dT%H%M%S")
+            formats::parse(&text[..15], formats::BASIC_DATE_TIME)
+                .and_then(|parsed| parsed.to_naive_datetime_with_offset(0))
                 .map_err(|_| bad())?
                 .and_utc(),
         ),
@@ -672,13 +693,18 @@ fn canonical_text(kind: &Kind) -> String {
             match &spec.end {
                 End::Never => {}
                 End::Count(n) => parts.push(format!("COUNT={n}")),
-                End::Until(Until::Utc(t)) => {
-                    parts.push(format!("UNTIL={}", t.format("%Y%m%dT%H%M%SZ")));
-                }
-                End::Until(Until::Local(t)) => {
-                    parts.push(format!("UNTIL={}", t.format("%Y%m%dT%H%M%S")));
-                }
-                End::Until(Until::Date(d)) => parts.push(format!("UNTIL={}", d.format("%Y%m%d"))),
+                End::Until(Until::Utc(t)) => parts.push(format!(
+                    "UNTIL={}",
+                    t.format_with_items(formats::BASIC_DATE_TIME_UTC.iter())
+                )),
+                End::Until(Until::Local(t)) => parts.push(format!(
+                    "UNTIL={}",
+                    t.format_with_items(formats::BASIC_DATE_TIME.iter())
+                )),
+                End::Until(Until::Date(d)) => parts.push(format!(
+                    "UNTIL={}",
+                    d.format_with_items(formats::BASIC_DATE.iter())
+                )),
             }
             parts.join(";")
         }

@@ -1,5 +1,6 @@
 //! Writes `src/tz/table.rs` and `src/tz/table.bin`, the compact zone table behind
-//! `todo_domain::tz::Tz`, from chrono-tz (which stays a dev-dependency as the oracle):
+//! `todo_domain::tz::Tz`, from chrono-tz (which stays a dev-dependency as the oracle; build.rs
+//! deflates `table.bin` for embedding):
 //!
 //! ```text
 //! cargo test --release -p todo-domain --test zone_table -- --ignored
@@ -75,9 +76,29 @@ fn zigzag(value: i64) -> u64 {
     ((value << 1) ^ (value >> 63)) as u64
 }
 
+const DAY: i64 = 86_400;
+/// Repeated transitions are 52 weeks + `0..=7` days after the one before the previous one.
+const REPEAT_BASE_DAYS: i64 = 364;
+/// How many 52- or 53-week repeats one packed byte holds.
+const PACKED_REPEATS: usize = 5;
+
+/// `Some(days - 364)` when transition `i` repeats transition `i - 2` (same offset, 364 to 371
+/// whole days later: a yearly rule such as "last Sunday of March"), which is most of them.
+fn repeat_of(changes: &[(i64, i32)], i: usize) -> Option<u8> {
+    let (at, offset) = changes[i];
+    let (earlier_at, earlier_offset) = *changes.get(i.checked_sub(2)?)?;
+    let days = (at - earlier_at) / DAY - REPEAT_BASE_DAYS;
+    let whole_days = (at - earlier_at) % DAY == 0;
+    (offset == earlier_offset && whole_days && (0..=7).contains(&days)).then_some(days as u8)
+}
+
 /// palette length, palette (zigzag seconds), first offset's palette index, transition count,
-/// then per transition: time step since the previous one (or since 1800) as
-/// `minutes << 1` or `seconds << 1 | 1`, and the new offset's palette index.
+/// then the transitions, each as one of:
+/// - `code << 1 | 1` (a varint), `code` the time step since the previous transition (or since
+///   1800) as `minutes << 1` or `seconds << 1 | 1`, then the new offset's palette index;
+/// - one byte `days << 2`: transition `i - 2`'s offset again, `364 + days` days after it;
+/// - one byte `bits << 2 | 0b10`: 2 to 5 such repeats of 364 (bit 0) or 371 (bit 1) days, the
+///   first in the lowest bit, above them a 1 that marks the end.
 fn encode(first: i32, changes: &[(i64, i32)]) -> Vec<u8> {
     let mut palette = vec![first];
     for &(_, offset) in changes {
@@ -95,18 +116,38 @@ fn encode(first: i32, changes: &[(i64, i32)]) -> Vec<u8> {
     out.push(index(first));
     varint(&mut out, changes.len() as u64);
     let mut previous = SCAN_FROM;
-    for &(at, offset) in changes {
-        let step = u64::try_from(at - previous).unwrap();
-        varint(
-            &mut out,
-            if step % 60 == 0 {
+    let mut i = 0;
+    while i < changes.len() {
+        let Some(days) = repeat_of(changes, i) else {
+            let (at, offset) = changes[i];
+            let step = u64::try_from(at - previous).unwrap();
+            let code = if step % 60 == 0 {
                 (step / 60) << 1
             } else {
                 (step << 1) | 1
-            },
-        );
-        out.push(index(offset));
-        previous = at;
+            };
+            varint(&mut out, (code << 1) | 1);
+            out.push(index(offset));
+            previous = at;
+            i += 1;
+            continue;
+        };
+        let weeks: Vec<u8> = (i..changes.len())
+            .map_while(|j| repeat_of(changes, j).filter(|&d| d == 0 || d == 7))
+            .take(PACKED_REPEATS)
+            .collect();
+        if weeks.len() >= 2 {
+            let bits = weeks
+                .iter()
+                .rev()
+                .fold(1u8, |bits, &days| (bits << 1) | u8::from(days == 7));
+            out.push((bits << 2) | 0b10);
+            i += weeks.len();
+        } else {
+            out.push(days << 2);
+            i += 1;
+        }
+        previous = changes[i - 1].0;
     }
     out
 }
@@ -152,6 +193,7 @@ fn regenerate_zone_table() {
         table.extend_from_slice(bytes);
     }
     starts.push(table.len());
+    assert!(table.len() <= usize::from(u16::MAX));
     let utc = names.iter().position(|&n| n == "UTC").unwrap();
 
     let version = chrono_tz::IANA_TZDB_VERSION;
@@ -168,13 +210,29 @@ fn regenerate_zone_table() {
         "pub(super) const TZDB_VERSION: &str = {version:?};\n"
     ));
     line(format!("pub(super) const UTC: u16 = {utc};\n"));
-    line("/// Every accepted name, sorted (zones and links).".into());
-    line(format!(
-        "pub(super) const NAMES: [&str; {}] = [",
-        names.len()
-    ));
+    let mut name_starts = vec![0];
+    for name in &names {
+        name_starts.push(name_starts.last().unwrap() + name.len());
+    }
+    assert!(*name_starts.last().unwrap() <= usize::from(u16::MAX));
+    line(
+        "/// Every accepted name, sorted (zones and links), one after the other (an offset takes"
+            .into(),
+    );
+    line("/// 2 bytes of a component where a `&str` in an array takes 8).".into());
+    line("pub(super) const NAMES: &str = concat!(".into());
     for name in &names {
         line(format!("    {name:?},"));
+    }
+    line(");\n".into());
+    line("/// Where each name starts in `NAMES` (and, last, its length).".into());
+    line(format!(
+        "pub(super) const NAME_STARTS: [u16; {}] = [",
+        name_starts.len()
+    ));
+    for chunk in name_starts.chunks(12) {
+        let items: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+        line(format!("    {},", items.join(", ")));
     }
     line("];\n".into());
     line("/// The zone (index into `ZONE_STARTS`) of each name.".into());
@@ -187,17 +245,16 @@ fn regenerate_zone_table() {
         line(format!("    {},", items.join(", ")));
     }
     line("];\n".into());
-    line("/// Where each zone's entry starts in `TABLE` (and, last, the table's length).".into());
+    line("/// Where each zone's entry starts in `table.bin` (and, last, its length).".into());
     line(format!(
-        "pub(super) const ZONE_STARTS: [u32; {}] = [",
+        "pub(super) const ZONE_STARTS: [u16; {}] = [",
         starts.len()
     ));
     for chunk in starts.chunks(12) {
         let items: Vec<String> = chunk.iter().map(ToString::to_string).collect();
         line(format!("    {},", items.join(", ")));
     }
-    line("];\n".into());
-    line("pub(super) static TABLE: &[u8] = include_bytes!(\"table.bin\");".into());
+    line("];".into());
 
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/tz");
     std::fs::write(dir.join("table.bin"), &table).unwrap();

@@ -157,7 +157,8 @@ pub fn parse_call(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<ToolCall, String> {
     let mut arguments = match &call.arguments {
-        Value::String(text) => serde_json::from_str::<Value>(text)
+        // As bytes: the one JSON reader the component already links (`from_str` is a second).
+        Value::String(text) => serde_json::from_slice::<Value>(text.as_bytes())
             .map_err(|e| format!("{}: arguments are not JSON: {e}", call.name))?,
         other => other.clone(),
     };

@@ -7,6 +7,9 @@
 //! the one the user last sent, else UTC.
 pub mod conversations;
 pub mod llm;
+// Run by build.rs; compiled here only for its tests.
+#[cfg(test)]
+mod tool_schemas;
 pub mod tools;
 
 use crate::http::idempotency_key;

@@ -1,5 +1,5 @@
 //! IANA time zones for chrono: every zone and link of the tz database with its full history,
-//! from a compact table (about a sixth of chrono-tz's size in a wasm component).
+//! from a compact table (about 30 KB of a wasm component, where chrono-tz takes some 900 KB).
 //!
 //! [`Tz`] implements [`chrono::TimeZone`], so `DateTime::with_timezone` and
 //! `TimeZone::from_local_datetime` work as with `chrono_tz::Tz`, and give the same answers:
@@ -28,6 +28,15 @@ const TABLE_EPOCH: i64 = -5_364_662_400;
 /// The most distinct offsets one zone has had (checked over the whole table by a test).
 const MAX_PALETTE: usize = 24;
 
+/// `table.bin`, inflated on first use: build.rs deflates it to less than half its size.
+fn table() -> &'static [u8] {
+    static TABLE: OnceLock<Vec<u8>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let deflated = include_bytes!(concat!(env!("OUT_DIR"), "/table.bin.deflate"));
+        miniz_oxide::inflate::decompress_to_vec(deflated).expect("build.rs deflated the table")
+    })
+}
+
 /// An IANA time zone (or link) name of the tz database.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Tz(u16);
@@ -50,13 +59,13 @@ impl Tz {
     /// The zone with exactly this name (case-sensitive).
     #[must_use]
     pub const fn named(name: &str) -> Option<Tz> {
-        let (mut low, mut high) = (0, table::NAMES.len());
+        let (mut low, mut high) = (0, NAME_COUNT);
         while low < high {
             let middle = low + (high - low) / 2;
-            match compare(table::NAMES[middle].as_bytes(), name.as_bytes()) {
+            match compare(name_bytes(middle), name.as_bytes()) {
                 Ordering::Less => low = middle + 1,
                 Ordering::Greater => high = middle,
-                #[allow(clippy::cast_possible_truncation)] // NAMES has fewer than 2^16 entries
+                #[allow(clippy::cast_possible_truncation)] // fewer than 2^16 names
                 Ordering::Equal => return Some(Tz(middle as u16)),
             }
         }
@@ -79,18 +88,20 @@ impl Tz {
 
     #[must_use]
     pub fn name(self) -> &'static str {
-        table::NAMES[usize::from(self.0)]
+        let index = usize::from(self.0);
+        &table::NAMES
+            [usize::from(table::NAME_STARTS[index])..usize::from(table::NAME_STARTS[index + 1])]
     }
 
     /// Every name, sorted.
     pub fn all() -> impl Iterator<Item = Tz> {
-        (0..table::NAMES.len()).filter_map(|i| u16::try_from(i).ok().map(Tz))
+        (0..NAME_COUNT).filter_map(|i| u16::try_from(i).ok().map(Tz))
     }
 
     fn spans(self) -> Spans {
         let zone = usize::from(table::ZONE_OF_NAME[usize::from(self.0)]);
-        let bytes =
-            &table::TABLE[table::ZONE_STARTS[zone] as usize..table::ZONE_STARTS[zone + 1] as usize];
+        let bytes = &table()
+            [usize::from(table::ZONE_STARTS[zone])..usize::from(table::ZONE_STARTS[zone + 1])];
         let mut pos = 0;
         let palette_len = read_varint(bytes, &mut pos) as usize;
         let mut palette = [0i32; MAX_PALETTE];
@@ -107,7 +118,8 @@ impl Tz {
             remaining,
             start: None,
             offset: first,
-            at: TABLE_EPOCH,
+            earlier: [(TABLE_EPOCH, first); 2],
+            repeats: 0,
         }
     }
 
@@ -278,8 +290,11 @@ struct Spans {
     /// The start of the next span to yield and its offset.
     start: Option<i64>,
     offset: i32,
-    /// The last transition read (the table's epoch before the first).
-    at: i64,
+    /// The two transitions read last, earlier first (the table's epoch before the first).
+    earlier: [(i64, i32); 2],
+    /// The packed repeats not yet read: one bit each above the lowest, then a 1 (or 0 or 1 when
+    /// none is left).
+    repeats: u8,
 }
 
 impl Spans {
@@ -288,16 +303,47 @@ impl Spans {
             return None;
         }
         self.remaining -= 1;
-        let code = read_varint(self.bytes, &mut self.pos);
-        let step = if code & 1 == 0 {
-            (code >> 1) * 60
-        } else {
-            code >> 1
-        };
-        self.at += i64::try_from(step).unwrap_or(i64::MAX / 2);
-        let offset = self.palette[usize::from(self.bytes[self.pos])];
-        self.pos += 1;
-        Some((self.at, offset))
+        if self.repeats <= 1 {
+            let tag = self.bytes[self.pos];
+            match tag & 0b11 {
+                0b00 => {
+                    self.pos += 1;
+                    return Some(self.repeat(tag >> 2));
+                }
+                0b10 => {
+                    self.pos += 1;
+                    self.repeats = tag >> 2;
+                }
+                _ => {
+                    let code = read_varint(self.bytes, &mut self.pos) >> 1;
+                    let step = if code & 1 == 0 {
+                        (code >> 1) * 60
+                    } else {
+                        code >> 1
+                    };
+                    let at = self.earlier[1]
+                        .0
+                        .saturating_add(i64::try_from(step).unwrap_or(i64::MAX / 2));
+                    let offset = self.palette[usize::from(self.bytes[self.pos])];
+                    self.pos += 1;
+                    return Some(self.record(at, offset));
+                }
+            }
+        }
+        let days = 7 * (self.repeats & 1);
+        self.repeats >>= 1;
+        Some(self.repeat(days))
+    }
+
+    /// Transition `i - 2`'s offset again, `364 + days` days after it.
+    fn repeat(&mut self, days: u8) -> (i64, i32) {
+        let (at, offset) = self.earlier[0];
+        self.record(at + (364 + i64::from(days)) * 86_400, offset)
+    }
+
+    fn record(&mut self, at: i64, offset: i32) -> (i64, i32) {
+        self.earlier = [self.earlier[1], (at, offset)];
+        (at, offset)
     }
 }
 
@@ -330,6 +376,17 @@ impl Iterator for Spans {
             }
         }
     }
+}
+
+/// How many names the table has.
+const NAME_COUNT: usize = table::NAME_STARTS.len() - 1;
+
+/// The name at `index`, as bytes, in a `const fn`.
+const fn name_bytes(index: usize) -> &'static [u8] {
+    let start = table::NAME_STARTS[index] as usize;
+    let (_, rest) = table::NAMES.as_bytes().split_at(start);
+    let (name, _) = rest.split_at(table::NAME_STARTS[index + 1] as usize - start);
+    name
 }
 
 /// `a.cmp(b)` as a `const fn`: bytewise, as `str` orders.
