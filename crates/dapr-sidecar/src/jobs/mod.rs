@@ -28,6 +28,7 @@
 pub(crate) mod api;
 pub(crate) mod schedule;
 
+use crate::durable::CachedSql;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -284,7 +285,7 @@ impl Jobs {
         };
         let text = serde_json::to_string(job).map_err(|e| e.to_string())?;
         db.write()
-            .execute(
+            .execute_cached(
                 "INSERT OR REPLACE INTO jobs (app_id, name, job) VALUES (?1, ?2, ?3)",
                 params![job.app_id, job.name, text],
             )
@@ -297,7 +298,7 @@ impl Jobs {
             return Ok(());
         };
         db.write()
-            .execute(
+            .execute_cached(
                 "DELETE FROM jobs WHERE app_id = ?1 AND name = ?2",
                 params![app_id, name],
             )

@@ -20,6 +20,7 @@
 //! process at once, and a power loss once the next background fsync has run (within about a
 //! second; Redis's `appendfsync everysec`).
 
+use crate::durable::CachedSql;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -282,12 +283,12 @@ impl Store {
                 for (seq, pubsub, topic) in &rows {
                     sql_enqueue(&tx, *seq, &consumers_of(pubsub, topic))?;
                 }
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE messages SET distributed = 1 WHERE distributed = 0",
                     [],
                 )
                 .map_err(sql_err)?;
-                tx.execute(TRIM_ALL, []).map_err(sql_err)?;
+                tx.execute_cached(TRIM_ALL, []).map_err(sql_err)?;
                 tx.commit().map_err(sql_err)?;
                 Ok(rows.len())
             }
@@ -315,7 +316,7 @@ impl Store {
             Backend::Sqlite(conn) => {
                 let conn = conn.read();
                 let row = conn
-                    .query_row(
+                    .query_row_cached(
                         "SELECT id, seq, attempts FROM deliveries
                          WHERE app_id = ?1 AND pubsub = ?2 AND topic = ?3 ORDER BY id LIMIT 1",
                         params![consumer.app_id, consumer.pubsub, consumer.topic],
@@ -382,7 +383,7 @@ impl Store {
             Backend::Sqlite(conn) => {
                 let count: i64 = conn
                     .read()
-                    .query_row(
+                    .query_row_cached(
                         "SELECT (SELECT COUNT(*) FROM deliveries)
                               + (SELECT COUNT(*) FROM messages WHERE distributed = 0)",
                         [],
@@ -406,7 +407,7 @@ impl Store {
             }
             Backend::Sqlite(conn) => conn
                 .write()
-                .execute(
+                .execute_cached(
                     "UPDATE deliveries SET attempts = ?2 WHERE id = ?1",
                     params![id, attempts],
                 )
@@ -461,11 +462,12 @@ impl Store {
             Backend::Sqlite(conn) => {
                 let mut conn = conn.write();
                 let tx = conn.transaction().map_err(sql_err)?;
-                tx.execute("DELETE FROM deliveries WHERE id = ?1", [id])
+                tx.execute_cached("DELETE FROM deliveries WHERE id = ?1", [id])
                     .map_err(sql_err)?;
                 let republished_seq = sql_append(&tx, republished, Some(dlq_consumers))?;
-                tx.execute(TRIM_ONE, [republished_seq]).map_err(sql_err)?;
-                tx.execute(
+                tx.execute_cached(TRIM_ONE, [republished_seq])
+                    .map_err(sql_err)?;
+                tx.execute_cached(
                     "INSERT INTO dead_letters (seq, app_id, pubsub, topic, original_topic, reason, at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     params![
@@ -583,9 +585,9 @@ impl Store {
                     if !expired(&sql_message(&tx, seq)?) {
                         continue;
                     }
-                    tx.execute("DELETE FROM dead_letters WHERE id = ?1", [id])
+                    tx.execute_cached("DELETE FROM dead_letters WHERE id = ?1", [id])
                         .map_err(sql_err)?;
-                    tx.execute(TRIM_ONE, [seq]).map_err(sql_err)?;
+                    tx.execute_cached(TRIM_ONE, [seq]).map_err(sql_err)?;
                     removed += 1;
                 }
                 if removed > 0 {
@@ -618,7 +620,7 @@ impl Store {
                 let mut conn = conn.write();
                 let tx = conn.transaction().map_err(sql_err)?;
                 let row = tx
-                    .query_row(
+                    .query_row_cached(
                         "SELECT seq, app_id, pubsub, original_topic FROM dead_letters WHERE id = ?1",
                         [dead_id],
                         |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
@@ -633,7 +635,7 @@ impl Store {
                     pubsub,
                     topic,
                 };
-                tx.execute("DELETE FROM dead_letters WHERE id = ?1", [dead_id])
+                tx.execute_cached("DELETE FROM dead_letters WHERE id = ?1", [dead_id])
                     .map_err(sql_err)?;
                 sql_enqueue(&tx, seq, std::slice::from_ref(&key))?;
                 tx.commit().map_err(sql_err)?;
@@ -656,7 +658,7 @@ impl Store {
             Backend::Memory(mem) => Ok(lock(mem).messages.len()),
             Backend::Sqlite(conn) => conn
                 .read()
-                .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get::<_, i64>(0))
+                .query_row_cached("SELECT COUNT(*) FROM messages", [], |r| r.get::<_, i64>(0))
                 .map(|n| usize::try_from(n).unwrap_or_default())
                 .map_err(sql_err),
         }
@@ -747,7 +749,7 @@ fn sql_append(
         .as_ref()
         .map(|e| serde_json::to_string(e).unwrap_or_default());
     let metadata = serde_json::to_string(&message.metadata).unwrap_or_else(|_| "{}".into());
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO messages (pubsub, topic, content_type, body, event, metadata, distributed)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
@@ -765,7 +767,7 @@ fn sql_append(
     if let Some(consumers) = consumers {
         sql_enqueue(tx, seq, consumers)?;
         if consumers.is_empty() {
-            tx.execute(TRIM_ONE, [seq]).map_err(sql_err)?;
+            tx.execute_cached(TRIM_ONE, [seq]).map_err(sql_err)?;
         }
     }
     Ok(seq)
@@ -774,15 +776,15 @@ fn sql_append(
 /// Deletes delivery `id`, and its message when nothing else refers to it.
 fn sql_settle(tx: &rusqlite::Transaction<'_>, id: i64) -> StoreResult<()> {
     let seq: Option<i64> = tx
-        .query_row("SELECT seq FROM deliveries WHERE id = ?1", [id], |r| {
+        .query_row_cached("SELECT seq FROM deliveries WHERE id = ?1", [id], |r| {
             r.get(0)
         })
         .optional()
         .map_err(sql_err)?;
-    tx.execute("DELETE FROM deliveries WHERE id = ?1", [id])
+    tx.execute_cached("DELETE FROM deliveries WHERE id = ?1", [id])
         .map_err(sql_err)?;
     if let Some(seq) = seq {
-        tx.execute(TRIM_ONE, [seq]).map_err(sql_err)?;
+        tx.execute_cached(TRIM_ONE, [seq]).map_err(sql_err)?;
     }
     Ok(())
 }
@@ -793,7 +795,7 @@ fn sql_enqueue(
     consumers: &[ConsumerKey],
 ) -> StoreResult<()> {
     for consumer in consumers {
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO deliveries (seq, app_id, pubsub, topic) VALUES (?1, ?2, ?3, ?4)",
             params![seq, consumer.app_id, consumer.pubsub, consumer.topic],
         )
@@ -803,7 +805,7 @@ fn sql_enqueue(
 }
 
 fn sql_message(conn: &Connection, seq: i64) -> StoreResult<PublishedMessage> {
-    conn.query_row(
+    conn.query_row_cached(
         "SELECT pubsub, topic, content_type, body, event, metadata FROM messages WHERE seq = ?1",
         [seq],
         message_from_row,

@@ -355,7 +355,12 @@ pub(crate) fn bulk_get(
         match ctx.store.get(stored_key, now) {
             Ok(Some(item)) => {
                 body.push_str(",\"data\":");
-                body.push_str(&String::from_utf8_lossy(&item.value));
+                // Stored values are the JSON this sidecar wrote: valid UTF-8, checked by the fast
+                // path (`from_utf8_lossy`'s chunked scan was 14% of a list's CPU).
+                match std::str::from_utf8(&item.value) {
+                    Ok(text) => body.push_str(text),
+                    Err(_) => body.push_str(&String::from_utf8_lossy(&item.value)),
+                }
                 body.push_str(",\"etag\":");
                 go_json::write_string(&mut body, &item.etag);
                 if let Some(at) = item.expires_at {

@@ -10,6 +10,7 @@
 //!
 //! Several stores share one file: rows are keyed by `(store, key)`.
 
+use crate::durable::CachedSql;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -83,7 +84,7 @@ impl SqliteStateStore {
         now: DateTime<Utc>,
     ) -> Result<Option<StoredItem>, StoreError> {
         let row = tx
-            .query_row(
+            .query_row_cached(
                 "SELECT value, etag, expires_at FROM state_items WHERE store = ?1 AND key = ?2",
                 params![self.store, key],
                 |row| {
@@ -91,6 +92,31 @@ impl SqliteStateStore {
                         value: Bytes::from(row.get::<_, Vec<u8>>(0)?),
                         etag: row.get(1)?,
                         expires_at: row.get::<_, Option<i64>>(2)?.map(from_nanos),
+                    })
+                },
+            )
+            .optional()
+            .map_err(db_error)?;
+        Ok(row.filter(|item| item.is_live(now)))
+    }
+
+    /// [`Self::live`] without the value (empty): what an ETag check needs, without reading a
+    /// document of up to ~100 KB from its overflow pages.
+    fn live_version(
+        &self,
+        tx: &Connection,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<StoredItem>, StoreError> {
+        let row = tx
+            .query_row_cached(
+                "SELECT etag, expires_at FROM state_items WHERE store = ?1 AND key = ?2",
+                params![self.store, key],
+                |row| {
+                    Ok(StoredItem {
+                        value: Bytes::new(),
+                        etag: row.get(0)?,
+                        expires_at: row.get::<_, Option<i64>>(1)?.map(from_nanos),
                     })
                 },
             )
@@ -111,11 +137,11 @@ impl StateStore for SqliteStateStore {
         let tx = conn.transaction().map_err(db_error)?;
         for op in ops {
             let (key, etag, concurrency) = op.guard();
-            let current = self.live(&tx, key, now)?;
+            let current = self.live_version(&tx, key, now)?;
             check_write(key, etag, concurrency, current.as_ref())?;
         }
         let mut last_etag: i64 = tx
-            .query_row(
+            .query_row_cached(
                 "SELECT last_etag FROM state_etags WHERE store = ?1",
                 params![self.store],
                 |row| row.get(0),
@@ -137,7 +163,7 @@ impl StateStore for SqliteStateStore {
                         .and_then(Duration::try_seconds)
                         .and_then(|ttl| now.checked_add_signed(ttl))
                         .map(to_nanos);
-                    tx.execute(
+                    tx.execute_cached(
                         "INSERT OR REPLACE INTO state_items (store, key, value, etag, expires_at)
                          VALUES (?1, ?2, ?3, ?4, ?5)",
                         params![
@@ -151,7 +177,7 @@ impl StateStore for SqliteStateStore {
                     .map_err(db_error)?;
                 }
                 WriteOp::Delete { key, .. } => {
-                    tx.execute(
+                    tx.execute_cached(
                         "DELETE FROM state_items WHERE store = ?1 AND key = ?2",
                         params![self.store, key],
                     )
@@ -159,13 +185,13 @@ impl StateStore for SqliteStateStore {
                 }
             }
         }
-        tx.execute(
+        tx.execute_cached(
             "INSERT OR REPLACE INTO state_etags (store, last_etag) VALUES (?1, ?2)",
             params![self.store, last_etag],
         )
         .map_err(db_error)?;
         // Expired rows are invisible already; drop them while we hold the write lock.
-        tx.execute(
+        tx.execute_cached(
             "DELETE FROM state_items WHERE store = ?1 AND expires_at IS NOT NULL AND expires_at < ?2",
             params![self.store, to_nanos(now)],
         )
