@@ -26,6 +26,13 @@ pub struct ComponentConfig {
     pub environment: HashMap<String, String>,
 }
 
+/// Per pooled slot, how much of a memory (and of a table) is reset in place for the next instance
+/// instead of being decommitted.
+const KEEP_RESIDENT_BYTES: usize = 512 << 10;
+
+/// Slots that keep their memory while unused, beyond those in use (wasmtime's default is 100).
+const WARM_SLOTS_UNUSED: u32 = 8;
+
 /// Engine-wide settings.
 #[derive(Clone)]
 pub struct HostOptions {
@@ -106,6 +113,16 @@ impl Host {
                 .total_stacks(n)
                 .total_gc_heaps(n)
                 .max_memory_size(1 << 30);
+            // A slot's memory is reset for the next instance by rewriting what the last one
+            // dirtied (found with Linux's PAGEMAP_SCAN where the kernel has it, ≥ 6.7), not by
+            // `madvise` dropping every page: that made each request fault its heap back in and
+            // cost a TLB shootdown per teardown, ~16% of the CPU of a create under load.
+            pool.linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+                .table_keep_resident(KEEP_RESIDENT_BYTES)
+                .pagemap_scan(wasmtime::Enabled::Auto)
+                // Reuse the slots already warm rather than warming new ones: what stays resident
+                // is then about the peak of concurrent instances, not the whole pool.
+                .max_unused_warm_slots(WARM_SLOTS_UNUSED);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }
         let cache = if options.disk_cache {
