@@ -33,6 +33,7 @@ use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
 pub mod k8s;
+pub mod load;
 pub mod skip;
 pub mod webhook;
 pub use spin_host;
