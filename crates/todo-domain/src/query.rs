@@ -229,7 +229,13 @@ impl ListQuery {
                     "this cursor belongs to a different query; repeat the original filters and sort",
                 ));
             }
-            query.after = Some(position);
+            // The key is untagged in the cursor, and a priority's rank reads back as a time:
+            // restore the kind this query's sort compares.
+            let k = position
+                .k
+                .into_kind(query.sort)
+                .ok_or_else(|| FieldError::new("cursor", "is not a cursor returned by this API"))?;
+            query.after = Some(CursorPosition { k, ..position });
         }
         Ok(query)
     }
@@ -350,6 +356,20 @@ impl ListQuery {
 }
 
 impl SortKey {
+    /// This key as the kind `sort` produces (`None`: it cannot be one).
+    fn into_kind(self, sort: SortField) -> Option<SortKey> {
+        match (sort, self) {
+            (SortField::CreatedAt | SortField::UpdatedAt, key @ SortKey::Time(Some(_)))
+            | (SortField::DueDate, key @ SortKey::Time(_))
+            | (SortField::Priority, key @ SortKey::Rank(_))
+            | (SortField::Title, key @ SortKey::Text(_)) => Some(key),
+            (SortField::Priority, SortKey::Time(Some(rank))) => {
+                u8::try_from(rank).ok().map(SortKey::Rank)
+            }
+            _ => None,
+        }
+    }
+
     fn partial_cmp_same_kind(&self, other: &Self) -> Ordering {
         match (self, other) {
             (SortKey::Time(a), SortKey::Time(b)) => a.cmp(b),
@@ -579,6 +599,43 @@ mod tests {
         }
         let expected: Vec<String> = (0..25).map(|n| format!("t{n:02}")).collect();
         assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn pages_by_priority_cover_everything_once() {
+        let priorities = ["low", "medium", "high"];
+        // Ids ascending while priorities cycle: paging by id alone would skip and repeat tasks.
+        let tasks: Vec<Task> = (0..23)
+            .map(|n| {
+                let priority = priorities[n as usize % 3];
+                task(
+                    n,
+                    json!({"title": format!("t{n:02}"), "priority": priority}),
+                )
+            })
+            .collect();
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let query = match &cursor {
+                Some(c) => q(&format!("sort=priority&limit=5&cursor={c}")),
+                None => q("sort=priority&limit=5"),
+            };
+            let page = query.run(&tasks);
+            seen.extend(page.items.iter().map(|t| t.title.to_string()));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let expected: Vec<String> = q("sort=priority&limit=100")
+            .run(&tasks)
+            .items
+            .iter()
+            .map(|t| t.title.to_string())
+            .collect();
+        assert_eq!(expected.len(), 23);
+        assert_eq!(seen, expected, "highest priority first, each task once");
     }
 
     #[test]
