@@ -109,6 +109,18 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
+/// N/10 creates (at least 32) over 16 connections, not measured.
+async fn warm_up(addr: SocketAddr, tokens: &Arc<Vec<String>>, n: usize) {
+    load::run(
+        addr,
+        tokens.clone(),
+        Op::Create,
+        CONNECTIONS,
+        (n / 10).max(32),
+    )
+    .await;
+}
+
 /// Everything measured against one server.
 struct Measured {
     label: String,
@@ -133,14 +145,7 @@ fn measure(label: &str, todo_dev: &Path, root: &Path, ephemeral: bool, n: usize)
     let one = tokens.users("load-one-user", 1);
     let single = tokens.users("load-one-connection", 1);
     let phases = runtime().block_on(async {
-        load::run(
-            addr,
-            many.clone(),
-            Op::Create,
-            CONNECTIONS,
-            (n / 10).max(32),
-        )
-        .await;
+        warm_up(addr, &many, n).await;
         vec![
             (
                 "create, 16 conns, 64 users",
@@ -211,14 +216,7 @@ fn compare_with_spin(spin: &Path, todo_dev: &Path, root: &Path, n: usize) {
         let many = tokens.users(&format!("{who}-user"), USERS);
         let single = tokens.users(&format!("{who}-single"), 1);
         let phases = runtime().block_on(async {
-            load::run(
-                addr,
-                many.clone(),
-                Op::Create,
-                CONNECTIONS,
-                (n / 10).max(32),
-            )
-            .await;
+            warm_up(addr, &many, n).await;
             [
                 load::run(addr, many, Op::Create, CONNECTIONS, n).await,
                 load::run(addr, single, Op::Create, 1, n).await,

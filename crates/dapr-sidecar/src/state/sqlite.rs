@@ -77,27 +77,14 @@ impl SqliteStateStore {
         })
     }
 
+    /// The item at `key` unless expired.
     fn live(
         &self,
         tx: &Connection,
         key: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<StoredItem>, StoreError> {
-        let row = tx
-            .query_row_cached(
-                "SELECT value, etag, expires_at FROM state_items WHERE store = ?1 AND key = ?2",
-                params![self.store, key],
-                |row| {
-                    Ok(StoredItem {
-                        value: Bytes::from(row.get::<_, Vec<u8>>(0)?),
-                        etag: row.get(1)?,
-                        expires_at: row.get::<_, Option<i64>>(2)?.map(from_nanos),
-                    })
-                },
-            )
-            .optional()
-            .map_err(db_error)?;
-        Ok(row.filter(|item| item.is_live(now)))
+        self.live_row(tx, LIVE_ITEM, key, now)
     }
 
     /// [`Self::live`] without the value (empty): what an ETag check needs, without reading a
@@ -108,23 +95,34 @@ impl SqliteStateStore {
         key: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<StoredItem>, StoreError> {
+        self.live_row(tx, LIVE_VERSION, key, now)
+    }
+
+    fn live_row(
+        &self,
+        tx: &Connection,
+        sql: &str,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<StoredItem>, StoreError> {
         let row = tx
-            .query_row_cached(
-                "SELECT etag, expires_at FROM state_items WHERE store = ?1 AND key = ?2",
-                params![self.store, key],
-                |row| {
-                    Ok(StoredItem {
-                        value: Bytes::new(),
-                        etag: row.get(0)?,
-                        expires_at: row.get::<_, Option<i64>>(1)?.map(from_nanos),
-                    })
-                },
-            )
+            .query_row_cached(sql, params![self.store, key], |row| {
+                Ok(StoredItem {
+                    value: Bytes::from(row.get::<_, Vec<u8>>(0)?),
+                    etag: row.get(1)?,
+                    expires_at: row.get::<_, Option<i64>>(2)?.map(from_nanos),
+                })
+            })
             .optional()
             .map_err(db_error)?;
         Ok(row.filter(|item| item.is_live(now)))
     }
 }
+
+const LIVE_ITEM: &str =
+    "SELECT value, etag, expires_at FROM state_items WHERE store = ?1 AND key = ?2";
+const LIVE_VERSION: &str =
+    "SELECT x'', etag, expires_at FROM state_items WHERE store = ?1 AND key = ?2";
 
 impl StateStore for SqliteStateStore {
     fn get(&self, key: &str, now: DateTime<Utc>) -> Result<Option<StoredItem>, StoreError> {
