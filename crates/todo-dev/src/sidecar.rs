@@ -160,9 +160,10 @@ async fn serve(args: SidecarArgs, started: Instant) -> anyhow::Result<()> {
         data = %if args.ephemeral { "in memory (--ephemeral)".to_string() } else { args.common.data_dir.display().to_string() },
         "ready: subscriptions are declarative (dapr/subscriptions), so the apps may start in any order"
     );
+    let shutdown = up::shutdown_signal();
     println!("todo-dev: ready in {:.2}s", started.elapsed().as_secs_f64());
 
-    up::wait_for_signal().await;
+    shutdown.await;
     tracing::info!("shutting down: draining in-flight requests");
     let _ = shutdown_tx.send(true);
     running.stopped().await;

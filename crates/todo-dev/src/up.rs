@@ -241,9 +241,10 @@ async fn up(args: UpArgs, started: Instant) -> anyhow::Result<()> {
         dapr_in_process = %outbound.dapr.describe(),
         "ready"
     );
+    let shutdown = shutdown_signal();
     println!("todo-dev: ready in {:.2}s", started.elapsed().as_secs_f64());
 
-    wait_for_signal().await;
+    shutdown.await;
     tracing::info!("shutting down: draining in-flight requests");
     let _ = shutdown_tx.send(true);
     for server in servers {
@@ -254,25 +255,35 @@ async fn up(args: UpArgs, started: Instant) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) async fn wait_for_signal() {
+/// SIGTERM or Ctrl-C. The handlers are installed when this is called, not when it is first
+/// polled: call it before printing "ready", so that a signal sent as soon as that line appears
+/// stops the process cleanly instead of killing it.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM: {e}");
-                let _ = tokio::signal::ctrl_c().await;
-                return;
+        let term = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            match (term, interrupt) {
+                (Ok(mut term), Ok(mut interrupt)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = interrupt.recv() => {}
+                    }
+                }
+                (term, interrupt) => {
+                    let error = term.err().or(interrupt.err());
+                    tracing::warn!("cannot listen for SIGTERM/SIGINT: {error:?}");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
