@@ -286,7 +286,9 @@ impl Jobs {
         let text = serde_json::to_string(job).map_err(|e| e.to_string())?;
         db.write()
             .execute_cached(
-                "INSERT OR REPLACE INTO jobs (app_id, name, job) VALUES (?1, ?2, ?3)",
+                // In place (an upsert), not REPLACE's delete and insert: see state::sqlite.
+                "INSERT INTO jobs (app_id, name, job) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (app_id, name) DO UPDATE SET job = excluded.job",
                 params![job.app_id, job.name, text],
             )
             .map(|_| ())

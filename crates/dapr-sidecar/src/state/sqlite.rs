@@ -161,9 +161,14 @@ impl StateStore for SqliteStateStore {
                         .and_then(Duration::try_seconds)
                         .and_then(|ttl| now.checked_add_signed(ttl))
                         .map(to_nanos);
+                    // An upsert, not `INSERT OR REPLACE`: REPLACE deletes the row and inserts
+                    // it again under a new rowid, which rewrites its old page, the table's last
+                    // page and the key index (~8 WAL pages for one key, against ~2.5).
                     tx.execute_cached(
-                        "INSERT OR REPLACE INTO state_items (store, key, value, etag, expires_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        "INSERT INTO state_items (store, key, value, etag, expires_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (store, key) DO UPDATE SET value = excluded.value,
+                             etag = excluded.etag, expires_at = excluded.expires_at",
                         params![
                             self.store,
                             key,
@@ -184,7 +189,8 @@ impl StateStore for SqliteStateStore {
             }
         }
         tx.execute_cached(
-            "INSERT OR REPLACE INTO state_etags (store, last_etag) VALUES (?1, ?2)",
+            "INSERT INTO state_etags (store, last_etag) VALUES (?1, ?2)
+             ON CONFLICT (store) DO UPDATE SET last_etag = excluded.last_etag",
             params![self.store, last_etag],
         )
         .map_err(db_error)?;
