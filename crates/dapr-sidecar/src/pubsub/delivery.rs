@@ -22,7 +22,8 @@
 //!   CloudEvent) go to the dead-letter topic when there is one, as in daprd — including events
 //!   that match no rule.
 //! * Delivery is at least once: a message is acknowledged in the store only after the app's
-//!   answer, so a restart between the two redelivers it. Apps deduplicate on the CloudEvent `id`.
+//!   answer, so a restart between the two redelivers it (and so does a `kill -9` before a batch of
+//!   acknowledgements is written, `store`). Apps deduplicate on the CloudEvent `id`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -439,10 +440,17 @@ async fn run_consumer(
         };
         let outcome = match head {
             Some(pending) => worker.process(pending, &mut shutdown).await,
-            None => tokio::select! {
-                () = notify.notified() => Ok(()),
-                _ = shutdown.changed() => Err(Shutdown),
-            },
+            None => {
+                // Caught up: write the acknowledgements that wait rather than leave them to
+                // the next batch.
+                if let Err(err) = shared.store.flush_acks() {
+                    tracing::error!(app_id = key.app_id, "{err}");
+                }
+                tokio::select! {
+                    () = notify.notified() => Ok(()),
+                    _ = shutdown.changed() => Err(Shutdown),
+                }
+            }
         };
         if outcome.is_err() {
             return;
@@ -511,9 +519,6 @@ impl Worker<'_> {
         let mut attempts = pending.attempts;
         loop {
             attempts += 1;
-            if let Err(err) = shared.store.set_attempts(pending.id, attempts) {
-                tracing::error!("{err}");
-            }
             let request = self.request(&path, &event, body.clone());
             let started = tokio::time::Instant::now();
             let outcome = tokio::select! {
@@ -533,6 +538,12 @@ impl Worker<'_> {
                     return Ok(());
                 }
                 Outcome::Retry { reason, status } => {
+                    // Counted once it failed (a commit per failure, none per success): after a
+                    // restart the count goes on, and an attempt cut short by the restart is not
+                    // counted, as daprd keeps no count across restarts at all.
+                    if let Err(err) = shared.store.set_attempts(pending.id, attempts) {
+                        tracing::error!("{err}");
+                    }
                     tracing::warn!(
                         app_id = sub.app_id,
                         topic = sub.topic,
