@@ -7,7 +7,7 @@ use component_kit::auth::{authenticate_user, check_app_token};
 use component_kit::health::health;
 use component_kit::log::RequestLog;
 use component_kit::request::query_pairs;
-use component_kit::subscriber::{Admission, Rejection, Subscriber, event_id};
+use component_kit::subscriber::{Admission, Rejection, Subscriber};
 use component_kit::{Request, Response, Routes, json_response, only};
 use dapr_client::CloudEvent;
 use http::Method;
@@ -49,8 +49,9 @@ impl<R: Runtime> Routes<R> for Config {
     }
 }
 
-/// A `task-events` delivery: admitted by the kit's subscriber (envelope, `schema_version`, dedupe
-/// on the CloudEvent id), stored, settled.
+/// A `task-events` delivery: admitted by the kit's subscriber (envelope, `schema_version`), stored,
+/// settled. No `processed:` record: storing an entry is its own dedupe (an entry already in its
+/// documents is not added again, `write::plan`), so a redelivery reads them and writes nothing.
 async fn deliver<R: Runtime>(
     app: &App<R>,
     request: &Request,
@@ -61,7 +62,7 @@ async fn deliver<R: Runtime>(
         state_store: &app.config.state_store,
         known_schema_versions: &[EVENT_SCHEMA_VERSION],
     };
-    let status = match subscriber.admit(request, event_id, log).await {
+    let status = match subscriber.admit_idempotent(request, log) {
         Admission::Answer(status) => status,
         Admission::Handle(accepted) => {
             let outcome = record(app, &accepted.event).await;

@@ -8,8 +8,8 @@
 //! | key | document |
 //! |---|---|
 //! | `audit:{U}:index` | [`IndexDoc`]: the months that hold entries |
-//! | `audit:{U}:month:YYYY-MM` | [`MonthDoc`]: how many entries each hour of that month holds |
-//! | `audit:{U}:log:YYYY-MM-DDTHH:N` | [`EntriesDoc`]: chunk N of that hour's entries (at most [`CHUNK_CAPACITY`]) |
+//! | `audit:{U}:month:YYYY-MM` | [`MonthDoc`]: how many entries each hour of that month holds, and how many a chunk holds |
+//! | `audit:{U}:log:YYYY-MM-DDTHH:N` | [`EntriesDoc`]: chunk N of that hour's entries (at most the month's `chunk_size`) |
 //! | `audit:{U}:task:<task_id>` | [`EntriesDoc`]: every entry of that task |
 use crate::entry::Entry;
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone, Utc};
@@ -21,9 +21,14 @@ use uuid::Uuid;
 /// Version of every audit document's shape.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Entries per hour chunk: a write rewrites one chunk, so this bounds its cost (≈ 1 KB per entry)
-/// however busy the hour.
-pub const CHUNK_CAPACITY: usize = 100;
+/// Entries per hour chunk of a month document written now: a write rewrites one chunk, so this
+/// bounds its cost (≈ 1 KB per entry) however busy the hour, while a page reads more, smaller
+/// chunks in the same bulk get. (100 until a month document said its own `chunk_size`: every
+/// write then rewrote ~50 KB on average, the largest cost of a task change in the whole system.)
+pub const CHUNK_CAPACITY: usize = 20;
+
+/// The chunk size of month documents written before they carried one.
+pub const LEGACY_CHUNK_CAPACITY: usize = 100;
 
 /// The earliest and latest event `time` the log accepts (bucket labels are `YYYY-…`).
 pub const EARLIEST_YEAR: i32 = 1970;
@@ -337,13 +342,21 @@ impl IndexDoc {
 /// hour `i` hours after the month's start (trailing empty hours left out). One number per hour,
 /// not a map: the document stays a few KB and parses in one allocation, read by every query.
 ///
-/// An hour's entries fill chunk 0 to [`CHUNK_CAPACITY`], then chunk 1, …, so the count also says
-/// which chunks exist: `count.div_ceil(CHUNK_CAPACITY)` of them.
+/// An hour's entries fill chunk 0 to `chunk_size`, then chunk 1, …, so the count also says which
+/// chunks exist: `count.div_ceil(chunk_size)` of them. The size is the month's own, fixed when
+/// its document is created ([`CHUNK_CAPACITY`]; [`LEGACY_CHUNK_CAPACITY`] for documents without
+/// one), so a change of the constant never misreads the chunks already written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MonthDoc {
     pub schema_version: u32,
     pub counts: Vec<u32>,
+    #[serde(default = "legacy_chunk_size")]
+    pub chunk_size: u32,
+}
+
+fn legacy_chunk_size() -> u32 {
+    LEGACY_CHUNK_CAPACITY as u32
 }
 
 impl Default for MonthDoc {
@@ -351,16 +364,22 @@ impl Default for MonthDoc {
         MonthDoc {
             schema_version: SCHEMA_VERSION,
             counts: Vec::new(),
+            chunk_size: CHUNK_CAPACITY as u32,
         }
     }
 }
 
-/// The chunks an hour holding `count` entries has.
-pub fn chunks(count: u32) -> usize {
-    (count as usize).div_ceil(CHUNK_CAPACITY)
-}
-
 impl MonthDoc {
+    /// Entries per chunk of this month's hours (at least 1, whatever the document says).
+    pub fn chunk_capacity(&self) -> usize {
+        (self.chunk_size as usize).max(1)
+    }
+
+    /// The chunks an hour of this month holding `count` entries has.
+    pub fn chunks(&self, count: u32) -> usize {
+        (count as usize).div_ceil(self.chunk_capacity())
+    }
+
     /// `hour`'s position in `month`'s counts (`None`: not in that month).
     fn slot(month: Month, hour: Hour) -> Option<usize> {
         let first = Hour::of(month.start());
@@ -375,7 +394,7 @@ impl MonthDoc {
 
     /// The chunk new entries of `hour` go to (0 when the hour has none yet).
     pub fn last_chunk(&self, month: Month, hour: Hour) -> usize {
-        chunks(self.count(month, hour)).saturating_sub(1)
+        self.chunks(self.count(month, hour)).saturating_sub(1)
     }
 
     /// Record that chunk `chunk` of `hour`, its last, holds `len` entries (the ones before it
@@ -387,7 +406,7 @@ impl MonthDoc {
         if self.counts.len() <= i {
             self.counts.resize(i + 1, 0);
         }
-        let total = chunk * CHUNK_CAPACITY + len;
+        let total = chunk * self.chunk_capacity() + len;
         self.counts[i] = u32::try_from(total).unwrap_or(u32::MAX);
     }
 
@@ -457,6 +476,8 @@ pub struct AnyDoc {
     pub counts: Option<Vec<u32>>,
     #[serde(default)]
     pub entries: Option<Vec<Entry>>,
+    #[serde(default)]
+    pub chunk_size: Option<u32>,
 }
 
 impl AnyDoc {
@@ -471,6 +492,7 @@ impl AnyDoc {
         Some(MonthDoc {
             schema_version: self.schema_version,
             counts: self.counts?,
+            chunk_size: self.chunk_size.unwrap_or_else(legacy_chunk_size),
         })
     }
 
@@ -625,12 +647,12 @@ mod tests {
         month.set_count(march, h("2026-04-01T00"), 0, 1);
         let json = serde_json::to_string(&month).unwrap();
         let expected = format!(
-            r#"{{"schema_version":1,"counts":[0,0,7{},201]}}"#,
+            r#"{{"schema_version":1,"counts":[0,0,7{},41],"chunk_size":20}}"#,
             ",0".repeat(21)
         );
         assert_eq!(json, expected);
         assert_eq!(serde_json::from_str::<MonthDoc>(&json).unwrap(), month);
-        assert_eq!(month.count(march, h("2026-03-02T00")), 201);
+        assert_eq!(month.count(march, h("2026-03-02T00")), 41);
         assert_eq!(month.last_chunk(march, h("2026-03-02T00")), 2);
         assert_eq!(month.last_chunk(march, h("2026-03-01T02")), 0);
         assert_eq!(month.last_chunk(march, h("2026-03-05T00")), 0);
@@ -642,13 +664,38 @@ mod tests {
         assert_eq!(
             hours,
             [
-                ("2026-03-02T00".to_owned(), 201),
+                ("2026-03-02T00".to_owned(), 41),
                 ("2026-03-01T02".to_owned(), 7)
             ]
         );
         assert_eq!(
-            (chunks(0), chunks(1), chunks(100), chunks(101)),
+            (
+                month.chunks(0),
+                month.chunks(1),
+                month.chunks(20),
+                month.chunks(21)
+            ),
             (0, 1, 1, 2)
+        );
+    }
+
+    #[test]
+    fn a_month_document_without_a_chunk_size_keeps_chunks_of_100() {
+        let march = Month::parse("2026-03").unwrap();
+        let hour = Hour::parse("2026-03-02T00").unwrap();
+        let old: MonthDoc =
+            serde_json::from_str(r#"{"schema_version":1,"counts":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,101]}"#)
+                .unwrap();
+        assert_eq!(old.chunk_size, 100);
+        assert_eq!((old.chunks(100), old.chunks(101)), (1, 2));
+        assert_eq!(old.last_chunk(march, hour), 1);
+        let mut written = old;
+        written.set_count(march, hour, 1, 2);
+        assert_eq!(written.count(march, hour), 102);
+        let json = serde_json::to_value(&written).unwrap();
+        assert_eq!(
+            json["chunk_size"], 100,
+            "kept when the document is rewritten"
         );
     }
 }

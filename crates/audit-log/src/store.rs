@@ -3,7 +3,7 @@
 //! only as many hour chunks as the page needs). Layout and costs: docs/storage.md "audit-service".
 use crate::entry::Entry;
 use crate::layout::{
-    AnyDoc, EntriesDoc, Hour, IndexDoc, Keys, Month, MonthDoc, Retention, Ttl, chunks, cutoff,
+    AnyDoc, EntriesDoc, Hour, IndexDoc, Keys, Month, MonthDoc, Retention, Ttl, cutoff,
 };
 use crate::query::{AuditPage, AuditQuery, Window};
 use crate::write::{self, Loaded, Outcome, Plan, Read};
@@ -171,7 +171,8 @@ impl<R: Runtime> AuditStore<'_, R> {
         let wanted = query.limit + 1;
         let mut months = months.into_iter();
         let mut month_batch = FIRST_MONTH_BATCH;
-        let mut hours: VecDeque<(Hour, u32)> = VecDeque::new();
+        // (hour, entries, chunks): the chunks by the hour's month's own chunk size.
+        let mut hours: VecDeque<(Hour, u32, usize)> = VecDeque::new();
         let mut collected: Vec<Entry> = Vec::new();
         let mut pending: Vec<String> = Vec::new();
         let mut pending_count: u64 = 0;
@@ -185,7 +186,7 @@ impl<R: Runtime> AuditStore<'_, R> {
                 }
                 month_batch *= 2;
                 let month_keys: Vec<String> = batch.iter().map(|m| keys.month(*m)).collect();
-                let mut found: Vec<(Hour, u32)> = Vec::new();
+                let mut found: Vec<(Hour, u32, usize)> = Vec::new();
                 for item in self.bulk::<MonthDoc>(&month_keys).await? {
                     let Some(doc) = item.data else { continue };
                     let Some(at) = month_keys.iter().position(|k| *k == item.key) else {
@@ -193,15 +194,16 @@ impl<R: Runtime> AuditStore<'_, R> {
                     };
                     found.extend(
                         doc.hours(batch[at])
-                            .filter(|(hour, _)| window.overlaps(hour.start(), hour.end())),
+                            .filter(|(hour, _)| window.overlaps(hour.start(), hour.end()))
+                            .map(|(hour, count)| (hour, count, doc.chunks(count))),
                     );
                 }
-                found.sort_unstable_by_key(|(hour, _)| std::cmp::Reverse(*hour));
+                found.sort_unstable_by_key(|(hour, _, _)| std::cmp::Reverse(*hour));
                 hours.extend(found);
             }
             let next = hours.pop_front();
-            if let Some((hour, count)) = next {
-                pending.extend((0..chunks(count)).map(|chunk| keys.chunk(hour, chunk)));
+            if let Some((hour, count, chunks)) = next {
+                pending.extend((0..chunks).map(|chunk| keys.chunk(hour, chunk)));
                 pending_count += u64::from(count);
             }
             let short = wanted.saturating_sub(collected.len()) as u64;

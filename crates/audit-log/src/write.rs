@@ -9,7 +9,7 @@
 //! duplicating it.
 use crate::entry::Entry;
 use crate::layout::{
-    CHUNK_CAPACITY, EntriesDoc, Hour, IndexDoc, Keys, MonthDoc, Retention, Ttl, cutoff, is_expired,
+    EntriesDoc, Hour, IndexDoc, Keys, MonthDoc, Retention, Ttl, cutoff, is_expired,
 };
 use chrono::{DateTime, Utc};
 use dapr_client::{StateItem, TransactionOp};
@@ -91,12 +91,13 @@ pub fn plan(
     let month_of_hour = hour.month();
     let mut operations = Vec::new();
 
-    // The hour chunk: a full chunk is followed by a new one.
+    // The hour chunk: a full chunk (by the month's own chunk size) is followed by a new one.
+    let capacity = read.month.doc.clone().unwrap_or_default().chunk_capacity();
     let mut chunk_no = read.chunk;
     let mut chunk = read.last_chunk.take();
     let mut chunk_loaded = read.last_chunk;
     let in_chunk = read.in_earlier_chunk || chunk.contains(entry.event_id);
-    if !in_chunk && chunk.entries.len() >= CHUNK_CAPACITY {
+    if !in_chunk && chunk.entries.len() >= capacity {
         chunk_no += 1;
         chunk = EntriesDoc::default();
         chunk_loaded = Loaded::missing(keys.chunk(hour, chunk_no));
@@ -331,25 +332,50 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_full_chunk_is_followed_by_a_new_one() {
-        let now = t("2026-03-01T09:00:00Z");
+    /// A read of hour 2026-03-01T08 whose chunk 0 holds `held` entries, in a month document
+    /// with `month`'s chunk size.
+    fn read_with_chunk_of(held: usize, mut month: MonthDoc) -> Read {
         let hour = Hour::parse("2026-03-01T08").unwrap();
         let mut read = empty_read(&entry(0, Created, "alice", 1, "2026-03-01T08:00:00Z"));
-        let mut full = EntriesDoc::default();
-        for n in 0..CHUNK_CAPACITY as u128 {
-            full.entries
+        let mut chunk = EntriesDoc::default();
+        for n in 0..held as u128 {
+            chunk
+                .entries
                 .push(entry(100 + n, Created, "alice", 1, "2026-03-01T08:00:00Z"));
         }
-        let mut month = MonthDoc::default();
-        month.set_count(hour.month(), hour, 0, CHUNK_CAPACITY);
+        month.set_count(hour.month(), hour, 0, held);
         read.month = Loaded {
             key: read.month.key,
             doc: Some(month),
             etag: Some("4".into()),
         };
-        read.last_chunk.doc = Some(full);
+        read.last_chunk.doc = Some(chunk);
         read.last_chunk.etag = Some("9".into());
+        read
+    }
+
+    #[test]
+    fn a_month_of_the_old_layout_keeps_filling_its_chunks_to_100() {
+        let now = t("2026-03-01T09:00:00Z");
+        let legacy: MonthDoc = serde_json::from_str(r#"{"schema_version":1,"counts":[]}"#).unwrap();
+        let mut read = read_with_chunk_of(crate::layout::CHUNK_CAPACITY, legacy);
+        let e = entry(1, Created, "alice", 2, "2026-03-01T08:59:00Z");
+        read.task = Loaded::missing(keys().task(e.task_id));
+        let written = ops(plan(&e, read, &keys(), now, None));
+        assert_eq!(written[0].0, "audit:{alice}:log:2026-03-01T08:0");
+        assert_eq!(
+            written[0].1["entries"].as_array().unwrap().len(),
+            crate::layout::CHUNK_CAPACITY + 1
+        );
+        let month = written.iter().find(|w| w.0.contains(":month:")).unwrap();
+        assert_eq!(month.1["counts"][8], crate::layout::CHUNK_CAPACITY + 1);
+        assert_eq!(month.1["chunk_size"], 100);
+    }
+
+    #[test]
+    fn a_full_chunk_is_followed_by_a_new_one() {
+        let now = t("2026-03-01T09:00:00Z");
+        let mut read = read_with_chunk_of(crate::layout::CHUNK_CAPACITY, MonthDoc::default());
         let e = entry(1, Created, "alice", 2, "2026-03-01T08:59:00Z");
         read.task = Loaded::missing(keys().task(e.task_id));
         let written = ops(plan(&e, read, &keys(), now, None));
@@ -357,7 +383,7 @@ mod tests {
         assert_eq!(written[0].2, None, "a new chunk must not exist yet");
         assert_eq!(written[0].1["entries"].as_array().unwrap().len(), 1);
         let month = written.iter().find(|w| w.0.contains(":month:")).unwrap();
-        assert_eq!(month.1["counts"][8], 101);
+        assert_eq!(month.1["counts"][8], crate::layout::CHUNK_CAPACITY + 1);
         assert_eq!(month.2.as_deref(), Some("4"));
     }
 

@@ -9,7 +9,9 @@
 //!   key (docs/contracts.md: consumers DROP events whose `schema_version` they do not know);
 //! - dedupes at least once delivery on a record `processed:{key}` in the app's own key space (Dapr
 //!   prefixes keys with the app-id), kept [`PROCESSED_TTL_SECONDS`], written after the handler's
-//!   side effect: a message seen before is acknowledged without running the handler again;
+//!   side effect: a message seen before is acknowledged without running the handler again
+//!   ([`Subscriber::admit_idempotent`] skips the record for a handler whose writes are
+//!   idempotent merges already, such as audit-service's: a read and a write fewer per message);
 //! - answers Dapr's statuses as a typed [`DeliveryStatus`] (`200 {"status": …}`), so nothing ends
 //!   in an accidental 404 (which daprd reads as DROP).
 use crate::log::{RequestLog, warn};
@@ -125,7 +127,8 @@ pub struct Subscriber<'a, R> {
 #[derive(Debug)]
 pub struct Accepted {
     pub event: CloudEvent,
-    record: String,
+    /// The `processed:` record to write once handled; `None` for an idempotent handler.
+    record: Option<String>,
 }
 
 /// What [`Subscriber::admit`] decided.
@@ -156,16 +159,10 @@ impl<R: Runtime> Subscriber<'_, R> {
         dedupe_key: impl Fn(&CloudEvent) -> Option<String>,
         log: &mut RequestLog,
     ) -> Admission {
-        let event = match parse_delivery(request) {
+        let event = match self.checked_event(request, log) {
             Ok(event) => event,
-            Err(reason) => {
-                return Admission::Answer(dropped("undeliverable message", &reason, log));
-            }
+            Err(answer) => return answer,
         };
-        log.event_ids.push(event.id.clone());
-        if let Err(reason) = check_schema_version(&event, self.known_schema_versions) {
-            return Admission::Answer(dropped(&format!("event {}", event.id), &reason, log));
-        }
         let Some(key) = dedupe_key(&event) else {
             return Admission::Answer(dropped(
                 &format!("event {}", event.id),
@@ -180,7 +177,10 @@ impl<R: Runtime> Subscriber<'_, R> {
             .await
         {
             Ok(Some(_)) => Admission::Answer(DeliveryStatus::Success),
-            Ok(None) => Admission::Handle(Box::new(Accepted { event, record })),
+            Ok(None) => Admission::Handle(Box::new(Accepted {
+                event,
+                record: Some(record),
+            })),
             Err(error) => Admission::Answer(retried(
                 &format!("event {}: dedupe read", event.id),
                 &error.to_string(),
@@ -189,7 +189,40 @@ impl<R: Runtime> Subscriber<'_, R> {
         }
     }
 
-    /// The answer for a handled delivery; on success the `processed:` record is written first.
+    /// [`Subscriber::admit`] for a handler that is its own dedupe: every write it makes is a
+    /// merge that changes nothing when repeated, so a redelivery runs it again harmlessly and no
+    /// `processed:` record is read or written.
+    pub fn admit_idempotent(&self, request: &Request, log: &mut RequestLog) -> Admission {
+        match self.checked_event(request, log) {
+            Ok(event) => Admission::Handle(Box::new(Accepted {
+                event,
+                record: None,
+            })),
+            Err(answer) => answer,
+        }
+    }
+
+    /// The delivered CloudEvent, if it is one whose `schema_version` this consumer knows.
+    fn checked_event(
+        &self,
+        request: &Request,
+        log: &mut RequestLog,
+    ) -> Result<CloudEvent, Admission> {
+        let event = parse_delivery(request)
+            .map_err(|reason| Admission::Answer(dropped("undeliverable message", &reason, log)))?;
+        log.event_ids.push(event.id.clone());
+        if let Err(reason) = check_schema_version(&event, self.known_schema_versions) {
+            return Err(Admission::Answer(dropped(
+                &format!("event {}", event.id),
+                &reason,
+                log,
+            )));
+        }
+        Ok(event)
+    }
+
+    /// The answer for a handled delivery; on success the `processed:` record (if any) is written
+    /// first.
     pub async fn settle(
         &self,
         accepted: Box<Accepted>,
@@ -206,8 +239,11 @@ impl<R: Runtime> Subscriber<'_, R> {
                 return retried(&format!("event {}", event.id), &reason, log);
             }
         }
+        let Some(record) = accepted.record else {
+            return DeliveryStatus::Success;
+        };
         let now = self.dapr.transport().now();
-        let item = StateItem::new(accepted.record, serde_json::json!({ "processed_at": now }))
+        let item = StateItem::new(record, serde_json::json!({ "processed_at": now }))
             .with_ttl_seconds(PROCESSED_TTL_SECONDS);
         if let Err(error) = self.dapr.save_state(self.state_store, &[item]).await {
             // The effect happened: acknowledge. A redelivery may repeat it, which handlers
