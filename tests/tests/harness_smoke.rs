@@ -108,6 +108,27 @@ fn build_script_lists_every_spin_toml_component() {
     assert_eq!(chat_api.routes, ["/api/...", "/job/..."]);
 }
 
+/// Issue 11's size budget, on the build every user gets (spin.toml's build commands, the release
+/// profile): each component `.wasm` at most 1 MiB (docs/benchmarks.md "Component sizes").
+#[test]
+fn every_component_is_at_most_one_mebibyte() {
+    const BUDGET: u64 = 1 << 20;
+    let sizes: Vec<(&str, u64)> = built_components()
+        .iter()
+        .map(|c| {
+            let bytes = std::fs::metadata(c.wasm)
+                .unwrap_or_else(|e| panic!("{}: {e}", c.wasm))
+                .len();
+            (c.id, bytes)
+        })
+        .collect();
+    let over: Vec<_> = sizes.iter().filter(|(_, bytes)| *bytes > BUDGET).collect();
+    assert!(
+        over.is_empty(),
+        "over {BUDGET} B: {over:?} (all: {sizes:?})"
+    );
+}
+
 #[test]
 fn an_unknown_component_id_names_the_ones_there_are() {
     let err = std::panic::catch_unwind(|| component("no-such-component"))
