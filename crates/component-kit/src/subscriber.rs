@@ -388,6 +388,53 @@ mod tests {
     }
 
     #[test]
+    fn an_idempotent_handler_runs_on_every_delivery_without_a_record_but_bad_events_drop() {
+        let dapr = client();
+        // A record that `admit` would find (and so skip the handler), were it read.
+        dapr.transport()
+            .state
+            .borrow_mut()
+            .insert("processed:e1".into(), serde_json::json!({}));
+        let subscriber = Subscriber {
+            dapr: &dapr,
+            state_store: "statestore",
+            known_schema_versions: &[1],
+        };
+        let runs = Cell::new(0);
+        let deliver = |request: &Request, outcome: Result<(), Rejection>| {
+            let mut log = RequestLog::default();
+            block_on(async {
+                match subscriber.admit_idempotent(request, &mut log) {
+                    Admission::Answer(status) => status,
+                    Admission::Handle(accepted) => {
+                        runs.set(runs.get() + 1);
+                        subscriber.settle(accepted, outcome, &mut log).await
+                    }
+                }
+            })
+        };
+        let request = structured("e1", serde_json::json!({"schema_version": 1}));
+        assert_eq!(deliver(&request, Ok(())), DeliveryStatus::Success);
+        assert_eq!(deliver(&request, Ok(())), DeliveryStatus::Success);
+        assert_eq!(
+            runs.get(),
+            2,
+            "no record is read: the handler is its own dedupe"
+        );
+        assert!(
+            dapr.transport().saves.borrow().is_empty(),
+            "no record is written"
+        );
+        assert_eq!(
+            deliver(&request, Err(Rejection::Retry("store down".into()))),
+            DeliveryStatus::Retry
+        );
+        let unknown = structured("e2", serde_json::json!({"schema_version": 9}));
+        assert_eq!(deliver(&unknown, Ok(())), DeliveryStatus::Drop);
+        assert_eq!(runs.get(), 3, "an unknown schema_version is never handled");
+    }
+
+    #[test]
     fn a_message_delivered_twice_is_handled_once() {
         let dapr = client();
         let runs = Cell::new(0);

@@ -95,7 +95,8 @@ pub(crate) struct Store {
     /// republishes), oldest first; seeded from the log when it is opened.
     history: Mutex<VecDeque<Remembered>>,
     /// Acknowledged deliveries not yet deleted from SQLite (see the module docs). Held while
-    /// they are written, so that no reader sees them neither skipped nor deleted.
+    /// they are written, so that a reader always finds each one either still listed here (and
+    /// skips it) or deleted.
     acks: Mutex<WaitingAcks>,
 }
 
