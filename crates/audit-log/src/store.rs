@@ -577,6 +577,68 @@ mod tests {
     }
 
     #[test]
+    fn a_month_written_with_chunks_of_100_is_read_and_extended_as_written() {
+        let dapr = client();
+        let store = store(&dapr, None);
+        let start = t("2026-03-01T08:00:00Z");
+        let at = |i: u128| (start + chrono::TimeDelta::seconds(i as i64 * 7)).to_rfc3339();
+        for i in 0..150u128 {
+            block_on(store.append(&entry(i + 1, Created, "alice", 1 + i % 50, &at(i)))).unwrap();
+        }
+        // Rewrite the hour as the old layout stored it: chunks of 100, no chunk_size.
+        {
+            let mut state = dapr.transport().state.borrow_mut();
+            let prefix = "audit:{alice}:log:2026-03-01T08:";
+            let chunk_keys: Vec<String> = state
+                .keys()
+                .filter(|k| k.starts_with(prefix))
+                .cloned()
+                .collect();
+            let mut chunks: Vec<(usize, Vec<Value>)> = chunk_keys
+                .iter()
+                .map(|k| {
+                    let (doc, _, _) = state.remove(k).unwrap();
+                    let n = k[prefix.len()..].parse().unwrap();
+                    (n, doc["entries"].as_array().unwrap().clone())
+                })
+                .collect();
+            chunks.sort_by_key(|(n, _)| *n);
+            let entries: Vec<Value> = chunks.into_iter().flat_map(|(_, e)| e).collect();
+            assert_eq!(entries.len(), 150);
+            for (n, part) in entries.chunks(100).enumerate() {
+                let doc = serde_json::json!({"schema_version": 1, "entries": part});
+                state.insert(format!("{prefix}{n}"), (doc, 1000 + n as u64, None));
+            }
+            let month = &mut state.get_mut("audit:{alice}:month:2026-03").unwrap().0;
+            assert_eq!(month["chunk_size"], 20);
+            month.as_object_mut().unwrap().remove("chunk_size");
+        }
+        assert_eq!(
+            walk(&store, "alice", "limit=30"),
+            (1..=150).rev().collect::<Vec<_>>()
+        );
+        // A new entry of that hour goes to the old layout's last chunk, which has room.
+        block_on(store.append(&entry(151, Created, "alice", 1, &at(150)))).unwrap();
+        let state = dapr.transport().state.borrow();
+        let chunk = |n: usize| {
+            state
+                .get(&format!("audit:{{alice}}:log:2026-03-01T08:{n}"))
+                .map_or(0, |(doc, _, _)| doc["entries"].as_array().unwrap().len())
+        };
+        assert_eq!((chunk(0), chunk(1), chunk(2)), (100, 51, 0));
+        let month = &state["audit:{alice}:month:2026-03"].0;
+        assert_eq!(
+            (&month["counts"][8], &month["chunk_size"]),
+            (&serde_json::json!(151), &serde_json::json!(100))
+        );
+        drop(state);
+        assert_eq!(
+            walk(&store, "alice", "limit=40"),
+            (1..=151).rev().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
     fn a_busy_hour_spills_into_chunks_and_still_pages_in_order() {
         let dapr = client();
         let store = store(&dapr, None);
