@@ -103,8 +103,8 @@ impl Host {
         config.wasm_component_model(true);
         // Spin's components are WASI 0.2 (no component-model async): without the concurrency
         // state every host call skips its task bookkeeping, and dropping a store no longer builds
-        // (and, with RUST_BACKTRACE set, captures a backtrace for) an error: ~15% of the host's
-        // fixed cost per request.
+        // (and, with RUST_BACKTRACE set, captures a backtrace for) an error: ~6% of the host's
+        // fixed cost per request, ~15% with RUST_BACKTRACE set.
         config.concurrency_support(false);
         // For profiling: `perf` names the compiled wasm functions from /tmp/perf-<pid>.map.
         if std::env::var_os("SPIN_HOST_PERFMAP").is_some() {
