@@ -9,7 +9,7 @@
 //! duplicating it.
 use crate::entry::Entry;
 use crate::layout::{
-    EntriesDoc, Hour, IndexDoc, Keys, MonthDoc, Retention, Ttl, cutoff, is_expired,
+    CHUNK_CAPACITY, EntriesDoc, Hour, IndexDoc, Keys, MonthDoc, Retention, Ttl, cutoff, is_expired,
 };
 use chrono::{DateTime, Utc};
 use dapr_client::{StateItem, TransactionOp};
@@ -92,7 +92,11 @@ pub fn plan(
     let mut operations = Vec::new();
 
     // The hour chunk: a full chunk (by the month's own chunk size) is followed by a new one.
-    let capacity = read.month.doc.clone().unwrap_or_default().chunk_capacity();
+    let capacity = read
+        .month
+        .doc
+        .as_ref()
+        .map_or(CHUNK_CAPACITY, MonthDoc::chunk_capacity);
     let mut chunk_no = read.chunk;
     let mut chunk = read.last_chunk.take();
     let mut chunk_loaded = read.last_chunk;
