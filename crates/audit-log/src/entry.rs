@@ -5,6 +5,7 @@ use chrono::{DateTime, Datelike, Utc};
 use dapr_client::CloudEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use todo_domain::{TaskEventData, TaskEventType};
 use uuid::Uuid;
 
@@ -23,7 +24,38 @@ pub struct Entry {
     pub changed_fields: Vec<String>,
     /// `data.task` as published (kept verbatim: the log shows what was said, whatever later
     /// versions of the task type look like).
-    pub task: Value,
+    pub task: RawJson,
+}
+
+/// JSON text that audit-service passes through without looking inside: a task snapshot, or a
+/// document serialised for a write. Each write reads and rewrites a chunk and a task history of
+/// up to `chunk_size` and t entries; built as `Value` trees (and copied once more for the
+/// transaction) their snapshots were most of audit-service's own CPU per event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RawJson(Box<RawValue>);
+
+impl RawJson {
+    /// `value` serialised.
+    pub fn of<T: Serialize + ?Sized>(value: &T) -> RawJson {
+        RawJson(serde_json::value::to_raw_value(value).expect("serialisable"))
+    }
+
+    /// The JSON text.
+    pub fn json(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Parsed (tests, and where a caller must look inside).
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.json()).expect("RawJson holds valid JSON")
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &RawJson) -> bool {
+        self.json() == other.json()
+    }
 }
 
 /// Where an entry sorts: the log is ordered by (`time`, `event_id`), newest first.
@@ -66,7 +98,7 @@ impl Entry {
             time,
             recorded_at,
             changed_fields: data.changed_fields,
-            task: event.data.get("task").cloned().unwrap_or(Value::Null),
+            task: RawJson::of(event.data.get("task").unwrap_or(&Value::Null)),
         })
     }
 
@@ -166,6 +198,26 @@ pub(crate) mod tests {
         assert_eq!(json["changed_fields"], json!(["title"]));
         assert_eq!(json["task"]["title"], "task 7");
         assert_eq!(serde_json::from_value::<Entry>(json).unwrap(), e);
+    }
+
+    #[test]
+    fn a_stored_snapshot_is_passed_through_as_written_and_compared_by_its_text() {
+        // As a store hands it back: keys sorted, a field this version does not know, an escape.
+        let stored = r#"{"changed_fields":[],"event_id":"00000000-0000-0000-0000-000000000001","event_type":"task.created","recorded_at":"2026-03-01T08:00:01Z","task":{"future_field":{"n":1.5},"title":"\u003cb\u003e"},"task_id":"00000000-0000-0000-0000-000000000007","time":"2026-03-01T08:00:00Z","user_id":"alice"}"#;
+        let e: Entry = serde_json::from_str(stored).unwrap();
+        assert_eq!(
+            e.task.json(),
+            r#"{"future_field":{"n":1.5},"title":"\u003cb\u003e"}"#
+        );
+        assert_eq!(e.task.to_value()["title"], "<b>");
+        // Written back in a document, the snapshot's text is unchanged.
+        let written = serde_json::to_string(&e).unwrap();
+        assert!(written.contains(e.task.json()), "{written}");
+        assert_eq!(serde_json::from_str::<Entry>(&written).unwrap(), e);
+        // Equal text is an equal snapshot; another text is not.
+        let mut other = e.clone();
+        other.task = RawJson::of(&json!({"title": "<b>"}));
+        assert_ne!(other, e);
     }
 
     #[test]

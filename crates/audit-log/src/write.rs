@@ -7,7 +7,7 @@
 //! redelivered event changes nothing, and a retry after a partly applied transaction (Redis does
 //! not roll back a MULTI whose ETag check failed half way) completes the write instead of
 //! duplicating it.
-use crate::entry::Entry;
+use crate::entry::{Entry, RawJson};
 use crate::layout::{
     CHUNK_CAPACITY, EntriesDoc, Hour, IndexDoc, Keys, MonthDoc, Retention, Ttl, cutoff, is_expired,
 };
@@ -67,7 +67,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
     Nothing(Outcome),
-    Commit(Vec<TransactionOp>),
+    Commit(Vec<TransactionOp<RawJson>>),
 }
 
 /// The key of the last chunk of `hour` a writer must read, from the month document.
@@ -174,8 +174,8 @@ pub fn plan(
 
 /// The upsert of `doc` at `loaded.key`, guarded by the ETag it was read with (a document that did
 /// not exist must still not exist).
-pub fn upsert<T, D: Serialize>(loaded: &Loaded<T>, doc: &D, ttl: Ttl) -> TransactionOp {
-    let value = serde_json::to_value(doc).expect("serialisable");
+pub fn upsert<T, D: Serialize>(loaded: &Loaded<T>, doc: &D, ttl: Ttl) -> TransactionOp<RawJson> {
+    let value = RawJson::of(doc);
     let mut item = StateItem::new(loaded.key.clone(), value).expecting(loaded.etag.clone());
     item.metadata.insert(
         "ttlInSeconds".to_owned(),
@@ -220,7 +220,7 @@ mod tests {
                 let json = serde_json::to_value(&item).unwrap();
                 (
                     item.key,
-                    item.value.unwrap(),
+                    item.value.unwrap().to_value(),
                     item.etag,
                     json["options"]["concurrency"].clone(),
                 )
@@ -417,7 +417,7 @@ mod tests {
         let Plan::Commit(operations) = plan(&e, read, &keys(), now, r) else {
             panic!()
         };
-        let items: Vec<StateItem> = operations
+        let items: Vec<StateItem<RawJson>> = operations
             .into_iter()
             .map(|op| match op {
                 TransactionOp::Upsert(item) => item,
@@ -435,7 +435,7 @@ mod tests {
         // task: its latest entry (09:30) + 1 day; the February entry is gone.
         assert_eq!(ttl(1), (23 * 3600 + 1800).to_string());
         assert_eq!(
-            items[1].value.as_ref().unwrap()["entries"]
+            items[1].value.as_ref().unwrap().to_value()["entries"]
                 .as_array()
                 .unwrap()
                 .len(),
@@ -445,7 +445,7 @@ mod tests {
         assert_eq!(ttl(2), ((30 * 24 + 14) * 3600).to_string());
         // index: January forgotten, March added.
         assert_eq!(
-            items[3].value.as_ref().unwrap()["months"],
+            items[3].value.as_ref().unwrap().to_value()["months"],
             serde_json::json!(["2026-03"])
         );
         // Without retention every document is kept forever (and a TTL left by an earlier

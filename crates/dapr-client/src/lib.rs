@@ -62,12 +62,14 @@ pub struct StateEntry<T = Value> {
     pub etag: Option<String>,
 }
 
-/// One item of a save request or of a transaction's upsert.
+/// One item of a save request or of a transaction's upsert. `V` is how the value is held: a
+/// `Value`, or anything else that serialises as the JSON to store (e.g. a document serialised
+/// once into a `Box<RawValue>`, not first built as a `Value` tree).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct StateItem {
+pub struct StateItem<V = Value> {
     pub key: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<Value>,
+    pub value: Option<V>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
     #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
@@ -88,12 +90,14 @@ pub enum Concurrency {
     LastWrite,
 }
 
-impl StateItem {
-    pub fn new(key: impl Into<String>, value: Value) -> Self {
+impl<V> StateItem<V> {
+    pub fn new(key: impl Into<String>, value: V) -> Self {
         Self {
             key: key.into(),
             value: Some(value),
-            ..Default::default()
+            etag: None,
+            metadata: serde_json::Map::new(),
+            options: None,
         }
     }
 
@@ -121,9 +125,9 @@ impl StateItem {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "operation", content = "request", rename_all = "lowercase")]
-pub enum TransactionOp {
-    Upsert(StateItem),
-    Delete(StateItem),
+pub enum TransactionOp<V = Value> {
+    Upsert(StateItem<V>),
+    Delete(StateItem<V>),
 }
 
 /// One key of a bulk get; `data` is parsed straight into `T` (no intermediate `Value`), and is
@@ -220,14 +224,18 @@ impl<T: Transport> DaprClient<T> {
     }
 
     /// All operations commit together or none does.
-    pub async fn transact(
+    pub async fn transact<V: Serialize>(
         &self,
         store: &str,
-        operations: &[TransactionOp],
+        operations: &[TransactionOp<V>],
     ) -> Result<(), DaprError> {
+        #[derive(Serialize)]
+        struct Transaction<'a, V> {
+            operations: &'a [TransactionOp<V>],
+        }
         let url = format!("{}/v1.0/state/{}/transaction", self.base_url, encode(store));
-        self.post_json(&url, &serde_json::json!({ "operations": operations }))
-            .await
+        // Serialised straight to bytes: no `Value` copy of the operations on the way.
+        self.post_json(&url, &Transaction { operations }).await
     }
 
     pub async fn delete_state(
@@ -536,7 +544,7 @@ mod tests {
                 500,
                 r#"{"errorCode":"ERR_STATE_TRANSACTION","message":"x"}"#,
             )
-            .transact("s", &[]),
+            .transact::<Value>("s", &[]),
         )
         .unwrap_err();
         assert!(err.is_conflict());
