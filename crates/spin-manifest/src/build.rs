@@ -2,7 +2,7 @@
 //! component's `source` is missing or older than a file its `watch` globs match.
 //!
 //! The one copy of these helpers, used by `todo-dev build`/`todo-dev up`, by the test crate's
-//! build script (`tests/build.rs`, which builds every component with one nested cargo) and by
+//! build script (`tests/build.rs`, which runs every component's cargo build as a nested cargo) and by
 //! the test harness (a component of another manifest, built on demand).
 //!
 //! A build started from inside another cargo (`cargo run`, `cargo test`, a build script) must
@@ -286,7 +286,8 @@ pub fn ensure_wasm_target(workdir: &Path) -> anyhow::Result<()> {
 }
 
 /// A build command of the form `cargo build [options] -p <package>...`: plain words, no shell
-/// syntax. Commands that differ only in their packages can run as one cargo invocation.
+/// syntax. (Two such commands are not merged into one invocation: cargo would unify the features
+/// of their packages, and so build other artifacts than each command builds alone.)
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CargoBuild {
     /// The words after `cargo build`, without the package selection.
