@@ -15,6 +15,7 @@
 //! event through a delivery. Run without `--bench` (as `cargo test --benches` does) it only
 //! smoke-tests itself with small sizes.
 use audit_log::Entry;
+use audit_log::entry::RawJson;
 use audit_log::layout::{CHUNK_CAPACITY, EntriesDoc, Hour, IndexDoc, Keys, Month, MonthDoc};
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -95,7 +96,7 @@ impl Log {
             time,
             recorded_at: time + TimeDelta::milliseconds(40),
             changed_fields: changed.into_iter().map(str::to_owned).collect(),
-            task: task_json,
+            task: RawJson::of(&task_json),
         }
     }
 
