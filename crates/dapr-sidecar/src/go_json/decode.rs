@@ -11,7 +11,11 @@
 //! [`decode`] reads the first JSON value of a body (as `json.NewDecoder(body).Decode` does),
 //! keeping every key in order, rewrites it along a [`GoType`] that mirrors the Go struct into a
 //! `serde_json::Value` with canonical field names, and hands that to serde. The Rust structs use
-//! the Go JSON names as their field names.
+//! the Go JSON names as their field names. Where a struct has an `interface{}` field that can be
+//! large (a state value, a transaction operation's `request`), the caller takes the tree
+//! ([`decode_tree`]) and moves that field out ([`split_field`]) instead: serde would copy it
+//! node by node into a `Value` field, and that copy was the largest part of a transaction's cost
+//! in the sidecar.
 //!
 //! Used for: state save, bulk get and transaction bodies (`state::api`), bulk publish entries
 //! (`pubsub::api`), an app's `GET /dapr/subscribe` answer and its delivery reply
@@ -312,6 +316,44 @@ pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], ty: &GoType) -> Result<T,
 /// first decodes into `interface{}` and then into its struct with `mapstructure`).
 pub(crate) fn decode_value<T: DeserializeOwned>(value: Value, ty: &GoType) -> Result<T, String> {
     from_raw(Raw::from_value(value), ty)
+}
+
+/// The Go value of `body` for `ty` as a tree with canonical field names (what [`decode`] hands
+/// to serde; `Null` for a zero value), for a caller that moves parts of it out itself with
+/// [`split_field`].
+pub(crate) fn decode_tree(body: &[u8], ty: &GoType) -> Result<Value, String> {
+    let raw = match serde_json::Deserializer::from_slice(body)
+        .into_iter::<Raw>()
+        .next()
+    {
+        Some(result) => result.map_err(|e| e.to_string())?,
+        None => return Err("EOF".to_owned()),
+    };
+    Ok(assign(ty, raw, None, "")?.unwrap_or(Value::Null))
+}
+
+/// [`decode_tree`] for a value already parsed.
+pub(crate) fn decode_value_tree(value: Value, ty: &GoType) -> Result<Value, String> {
+    Ok(assign(ty, Raw::from_value(value), None, "")?.unwrap_or(Value::Null))
+}
+
+/// A struct's tree (from [`decode_tree`]) as `T`, with its field `name` taken out first and
+/// returned apart (`None`: absent or nil). For an `interface{}` field: moved out, its value is
+/// not copied node by node, as deserializing it into a `Value` field of `T` would (a state
+/// value or a transaction's `request` can be tens of KB).
+pub(crate) fn split_field<T: DeserializeOwned>(
+    tree: Value,
+    name: &str,
+) -> Result<(T, Option<Value>), String> {
+    let (rest, taken) = match tree {
+        Value::Object(mut fields) => {
+            let taken = fields.remove(name);
+            (Value::Object(fields), taken)
+        }
+        other => (other, None),
+    };
+    let rest = serde_json::from_value(rest).map_err(|e| e.to_string())?;
+    Ok((rest, taken))
 }
 
 fn from_raw<T: DeserializeOwned>(raw: Raw, ty: &GoType) -> Result<T, String> {

@@ -127,7 +127,8 @@ struct WriteOptions {
 struct SetRequest {
     #[serde(default)]
     key: Option<String>,
-    #[serde(default)]
+    /// Moved in by [`set_request`], not deserialized (`go_decode::split_field`).
+    #[serde(skip)]
     value: Value,
     #[serde(default)]
     etag: Option<String>,
@@ -163,22 +164,29 @@ struct BulkGetRequest {
     metadata: Option<BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct TransactionRequest {
-    #[serde(default)]
-    operations: Vec<TransactionOperation>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    // request-level metadata goes to the store; the in-memory one ignores it
-    metadata: Option<BTreeMap<String, String>>,
-}
-
+/// A transaction operation (`stateTransactionRequestBodyOperation`) but for its `request`,
+/// which [`go_decode::split_field`] moves out. (The body's request-level `metadata` goes to the
+/// store; the sidecar's stores ignore it, so the body is not deserialized beyond
+/// `operations`.)
 #[derive(Debug, Deserialize)]
 struct TransactionOperation {
     #[serde(default)]
     operation: String,
-    #[serde(default)]
-    request: Value,
+}
+
+/// A `state.SetRequest` from its decoded tree, its value moved in.
+fn set_request(tree: Value) -> Result<SetRequest, String> {
+    let (mut item, value): (SetRequest, _) = go_decode::split_field(tree, "value")?;
+    item.value = value.unwrap_or(Value::Null);
+    Ok(item)
+}
+
+/// The elements of a decoded slice (`Null`: a nil or absent slice).
+fn elements(tree: Value) -> Vec<Value> {
+    match tree {
+        Value::Array(items) => items,
+        _ => Vec::new(),
+    }
 }
 
 /// `state.CheckRequestOptions`: the store rejects unknown option values (a 500, not a 400).
@@ -276,10 +284,10 @@ pub(crate) fn get(ctx: &StateContext<'_>, key: &str) -> Result<Response<Bytes>, 
 
 /// `POST|PUT /v1.0/state/{store}`: saves every item or none.
 pub(crate) fn save(ctx: &StateContext<'_>, req: &ApiRequest) -> Result<Response<Bytes>, ApiError> {
-    let items: Vec<SetRequest> =
-        go_decode::decode::<Option<Vec<SetRequest>>>(&req.body, &GO_SAVE_BODY)
-            .map_err(ApiError::malformed)?
-            .unwrap_or_default();
+    let items: Vec<SetRequest> = go_decode::decode_tree(&req.body, &GO_SAVE_BODY)
+        .map(elements)
+        .and_then(|items| items.into_iter().map(set_request).collect())
+        .map_err(ApiError::malformed)?;
     if items.is_empty() {
         return Ok(empty_response());
     }
@@ -395,30 +403,35 @@ pub(crate) fn transaction(
     ctx: &StateContext<'_>,
     req: &ApiRequest,
 ) -> Result<Response<Bytes>, ApiError> {
-    let request: TransactionRequest =
-        go_decode::decode::<Option<TransactionRequest>>(&req.body, &GO_TRANSACTION_REQUEST)
-            .map_err(ApiError::malformed_body)?
-            .unwrap_or_default();
-    if request.operations.is_empty() {
+    let operations = match go_decode::decode_tree(&req.body, &GO_TRANSACTION_REQUEST)
+        .map_err(ApiError::malformed_body)?
+    {
+        Value::Object(mut body) => elements(body.remove("operations").unwrap_or(Value::Null)),
+        _ => Vec::new(),
+    };
+    if operations.is_empty() {
         return Ok(empty_response());
     }
     let query = req.metadata();
     let tx_error = |err: StoreError| ApiError::state_transaction(&err);
     // Decoding and key checks come first, in order, as in daprd; store checks after.
-    let mut pending = Vec::with_capacity(request.operations.len());
-    for operation in request.operations {
+    let mut pending = Vec::with_capacity(operations.len());
+    for operation in operations {
+        let (operation, request): (TransactionOperation, _) =
+            go_decode::split_field(operation, "request").map_err(ApiError::malformed_body)?;
+        let request = request.unwrap_or(Value::Null);
         match operation.operation.as_str() {
             "upsert" => {
-                let item: SetRequest = go_decode::decode_value(operation.request, &GO_SET_REQUEST)
+                let item = go_decode::decode_value_tree(request, &GO_SET_REQUEST)
+                    .and_then(set_request)
                     .map_err(ApiError::malformed_body)?;
                 // daprd does not require a key here: an empty key is stored as `appid||`.
                 let key = ctx.key(item.key.as_deref().unwrap_or(""))?;
                 pending.push(Pending::Upsert(key, item));
             }
             "delete" => {
-                let item: DeleteRequest =
-                    go_decode::decode_value(operation.request, &GO_DELETE_REQUEST)
-                        .map_err(ApiError::malformed_body)?;
+                let item: DeleteRequest = go_decode::decode_value(request, &GO_DELETE_REQUEST)
+                    .map_err(ApiError::malformed_body)?;
                 let key = ctx.key(item.key.as_deref().unwrap_or(""))?;
                 pending.push(Pending::Delete(key, item));
             }
