@@ -269,6 +269,34 @@ impl Server {
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
+    /// CPU time (user + system) the process has used, in seconds (`None` without `/proc`).
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // Fields after the command name (which may hold spaces) in parentheses.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+        Some((ticks(11)? + ticks(12)?) / CLOCK_TICKS_PER_SECOND)
+    }
+
+    /// Waits (at most `limit`) until the process is idle: under 5% of one core over 200 ms, e.g.
+    /// once the consumers have caught up with the events of a load phase. Returns how long it
+    /// waited, or `None` where it cannot tell (no `/proc`) or it never went idle.
+    pub fn wait_until_idle(&self, limit: std::time::Duration) -> Option<std::time::Duration> {
+        const WINDOW: std::time::Duration = std::time::Duration::from_millis(200);
+        let started = std::time::Instant::now();
+        let mut before = self.cpu_seconds()?;
+        while started.elapsed() < limit {
+            std::thread::sleep(WINDOW);
+            let now = self.cpu_seconds()?;
+            if now - before < 0.05 * WINDOW.as_secs_f64() {
+                return Some(started.elapsed());
+            }
+            before = now;
+        }
+        None
+    }
+
     /// `VmRSS` and `VmHWM` of the process in MiB (`None` without `/proc`).
     pub fn memory_mib(&self) -> Option<(f64, f64)> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
@@ -280,6 +308,10 @@ impl Server {
         Some((field("VmRSS:")?, field("VmHWM:")?))
     }
 }
+
+/// `sysconf(_SC_CLK_TCK)`, the unit of `/proc/<pid>/stat` times: 100 on every Linux that
+/// `todo-dev` targets (the kernel's `USER_HZ`).
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
 /// The repository root (this crate's parent directory).
 pub fn repo_root() -> PathBuf {
