@@ -17,8 +17,8 @@
 //!    over 64 users (request n as user n mod 64);
 //! 3. N creates over 16 connections as one user (they contend for that user's 64 buckets);
 //! 4. N creates over 1 connection (a third user: latency without queueing), right away, while
-//!    the consumers still work through the events of 2 and 3; then, once `todo-dev` is idle
-//!    (under 5% of a core over 200 ms, at most 120 s), N more (a fourth user);
+//!    the consumers still work through the events of 2 and 3 (and, after 6, N more as a fourth
+//!    user once `todo-dev` is idle: under 5% of a core over 200 ms, at most 120 s);
 //! 5. N/4 × `GET /api/tasks?limit=50` of the one-user scenario's user (N tasks) over 16 connections,
 //!    then N/4 over 1 connection;
 //! 6. resident memory again (and its peak, `VmHWM`);
@@ -147,7 +147,7 @@ fn measure(label: &str, todo_dev: &Path, root: &Path, ephemeral: bool, n: usize)
     let one = tokens.users("load-one-user", 1);
     let single = tokens.users("load-one-connection", 1);
     let single_idle = tokens.users("load-one-connection-idle", 1);
-    let phases = runtime().block_on(async {
+    let mut phases = runtime().block_on(async {
         warm_up(addr, &many, n).await;
         vec![
             (
@@ -162,18 +162,6 @@ fn measure(label: &str, todo_dev: &Path, root: &Path, ephemeral: bool, n: usize)
                 "create, 1 conn",
                 load::run(addr, single, Op::Create, 1, n).await,
             ),
-            // The row above runs while audit-service and recurring-task-service still work
-            // through the events of the rows before it; this one once they have caught up.
-            ("create, 1 conn, consumers caught up", {
-                match server.wait_until_idle(std::time::Duration::from_secs(120)) {
-                    Some(waited) => eprintln!(
-                        "readme_host: {label} idle after {:.1}s",
-                        waited.as_secs_f64()
-                    ),
-                    None => eprintln!("readme_host: {label} did not go idle within 120 s"),
-                }
-                load::run(addr, single_idle, Op::Create, 1, n).await
-            }),
             (
                 "list ?limit=50, 16 conns",
                 load::run(addr, one.clone(), Op::List, CONNECTIONS, (n / 4).max(1)).await,
@@ -185,6 +173,18 @@ fn measure(label: &str, todo_dev: &Path, root: &Path, ephemeral: bool, n: usize)
         ]
     });
     let after = server.memory_mib();
+    // The one-connection row above runs while audit-service and recurring-task-service still
+    // work through the events of the rows before it; this one once they have caught up (after
+    // the memory reading, so that the load the memory is measured after stays the same).
+    match server.wait_until_idle(std::time::Duration::from_secs(120)) {
+        Some(waited) => eprintln!(
+            "readme_host: {label} idle after {:.1}s",
+            waited.as_secs_f64()
+        ),
+        None => eprintln!("readme_host: {label} did not go idle within 120 s"),
+    }
+    let caught_up = runtime().block_on(load::run(addr, single_idle, Op::Create, 1, n));
+    phases.insert(3, ("create, 1 conn, consumers caught up", caught_up));
     server.assert_running(label);
     drop(server);
     eprintln!(
