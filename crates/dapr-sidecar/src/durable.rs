@@ -172,24 +172,26 @@ impl Db {
     /// at most `timeout`.
     #[cfg(test)]
     fn wait_for_wal_trim(&self, trims: u64, timeout: Duration) -> bool {
-        let shared = &self.wal.shared;
-        let (state, _) = shared
-            .synced
-            .wait_timeout_while(lock(&shared.state), timeout, |s| s.trims <= trims)
-            .unwrap_or_else(PoisonError::into_inner);
-        state.trims > trims
+        self.wait_for_wal_thread(timeout, |s| s.trims > trims)
     }
 
     /// Waits until the background thread has made more than `syncs` checkpoints, at most
     /// `timeout`.
     #[cfg(test)]
     pub(crate) fn wait_for_wal_sync(&self, syncs: u64, timeout: Duration) -> bool {
+        self.wait_for_wal_thread(timeout, |s| s.syncs > syncs)
+    }
+
+    /// Waits until `done` holds of the sync thread's state (checked after each checkpoint and
+    /// trim), at most `timeout`.
+    #[cfg(test)]
+    fn wait_for_wal_thread(&self, timeout: Duration, done: impl Fn(&SyncState) -> bool) -> bool {
         let shared = &self.wal.shared;
         let (state, _) = shared
             .synced
-            .wait_timeout_while(lock(&shared.state), timeout, |s| s.syncs <= syncs)
+            .wait_timeout_while(lock(&shared.state), timeout, |s| !done(s))
             .unwrap_or_else(PoisonError::into_inner);
-        state.syncs > syncs
+        done(&state)
     }
 }
 
