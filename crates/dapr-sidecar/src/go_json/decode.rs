@@ -302,20 +302,13 @@ fn assign(
 /// Decodes the first JSON value of `body` (trailing bytes ignored; an empty body is `EOF`) into
 /// `T` by Go's rules for the Go type `ty`; `T`'s field names are the Go JSON names.
 pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], ty: &GoType) -> Result<T, String> {
-    let raw = match serde_json::Deserializer::from_slice(body)
-        .into_iter::<Raw>()
-        .next()
-    {
-        Some(result) => result.map_err(|e| e.to_string())?,
-        None => return Err("EOF".to_owned()),
-    };
-    from_raw(raw, ty)
+    from_tree(decode_tree(body, ty)?)
 }
 
 /// [`decode`] for a value already parsed (e.g. a transaction operation's `request`, which daprd
 /// first decodes into `interface{}` and then into its struct with `mapstructure`).
 pub(crate) fn decode_value<T: DeserializeOwned>(value: Value, ty: &GoType) -> Result<T, String> {
-    from_raw(Raw::from_value(value), ty)
+    from_tree(decode_value_tree(value, ty)?)
 }
 
 /// The Go value of `body` for `ty` as a tree with canonical field names (what [`decode`] hands
@@ -352,13 +345,12 @@ pub(crate) fn split_field<T: DeserializeOwned>(
         }
         other => (other, None),
     };
-    let rest = serde_json::from_value(rest).map_err(|e| e.to_string())?;
-    Ok((rest, taken))
+    Ok((from_tree(rest)?, taken))
 }
 
-fn from_raw<T: DeserializeOwned>(raw: Raw, ty: &GoType) -> Result<T, String> {
-    let value = assign(ty, raw, None, "")?.unwrap_or(Value::Null);
-    serde_json::from_value(value).map_err(|e| e.to_string())
+/// A decoded tree as the Rust struct mirroring its Go type.
+fn from_tree<T: DeserializeOwned>(tree: Value) -> Result<T, String> {
+    serde_json::from_value(tree).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
