@@ -366,19 +366,22 @@ async fn concurrent_deliveries_for_one_user_are_all_stored() {
     );
     assert_eq!(stored, ids((0..40).rev()));
     // The month's count for the hour (March 10th, 11:00 = hour 9 × 24 + 11) agrees with its
-    // chunks: 40 entries fill two chunks of 20.
+    // chunks: 40 entries fill five chunks of 8.
     let docs = audit.documents();
     let month = &docs["audit:{alice}:month:2026-03"];
     let counts = month["counts"].as_array().unwrap();
     assert_eq!(
         (counts.len(), &counts[9 * 24 + 11], &month["chunk_size"]),
-        (9 * 24 + 12, &json!(40), &json!(20))
+        (9 * 24 + 12, &json!(40), &json!(8))
     );
     let chunk_len = |n: usize| {
         docs.get(&format!("audit:{{alice}}:log:2026-03-10T11:{n}"))
             .map_or(0, |doc| doc["entries"].as_array().unwrap().len())
     };
-    assert_eq!((chunk_len(0), chunk_len(1), chunk_len(2)), (20, 20, 0));
+    assert_eq!(
+        (0..=5).map(chunk_len).collect::<Vec<_>>(),
+        [8, 8, 8, 8, 8, 0]
+    );
     let task_total: usize = (0..4)
         .map(|n| {
             docs[&format!("audit:{{alice}}:task:{}", id(100 + n))]["entries"]

@@ -24,8 +24,10 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Entries per hour chunk of a month document written now: a write rewrites one chunk, so this
 /// bounds its cost (≈ 1 KB per entry) however busy the hour, while a page reads more, smaller
 /// chunks in the same bulk get. (100 until a month document said its own `chunk_size`: every
-/// write then rewrote ~50 KB on average, the largest cost of a task change in the whole system.)
-pub const CHUNK_CAPACITY: usize = 20;
+/// write then rewrote ~50 KB on average, the largest cost of a task change in the whole system;
+/// then 20, ~10 KB rewritten per event under load: 8 took ~7% off the CPU of a create with
+/// audit-service running, docs/benchmarks.md.)
+pub const CHUNK_CAPACITY: usize = 8;
 
 /// The chunk size of month documents written before they carried one.
 pub const LEGACY_CHUNK_CAPACITY: usize = 100;
@@ -640,7 +642,11 @@ mod tests {
     fn month_documents_count_entries_per_hour_and_imply_the_chunks() {
         let march = Month::parse("2026-03").unwrap();
         let h = |label: &str| Hour::parse(label).unwrap();
-        let mut month = MonthDoc::default();
+        // A month of chunks of 20 (as written before the size was 8): the size is the month's.
+        let mut month = MonthDoc {
+            chunk_size: 20,
+            ..MonthDoc::default()
+        };
         month.set_count(march, h("2026-03-01T02"), 0, 7);
         month.set_count(march, h("2026-03-02T00"), 2, 1);
         // Not an hour of March: ignored.

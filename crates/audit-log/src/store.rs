@@ -610,7 +610,7 @@ mod tests {
                 state.insert(format!("{prefix}{n}"), (doc, 1000 + n as u64, None));
             }
             let month = &mut state.get_mut("audit:{alice}:month:2026-03").unwrap().0;
-            assert_eq!(month["chunk_size"], 20);
+            assert_eq!(month["chunk_size"], crate::layout::CHUNK_CAPACITY);
             month.as_object_mut().unwrap().remove("chunk_size");
         }
         assert_eq!(
