@@ -136,6 +136,7 @@ async fn up(args: UpArgs, started: Instant) -> anyhow::Result<()> {
         );
         components.push(loaded);
     }
+    release_freed_heap();
     let apps = Arc::new(Apps::new(&manifest, components));
 
     let resources_dir = manifest.dir.join("dapr");
@@ -287,3 +288,19 @@ pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
         }
     }
 }
+
+/// Compiling the components (a first start, or after a rebuild: nothing in the compiled-code
+/// cache) allocates several hundred MB across wasmtime's compile threads, and glibc keeps what
+/// they free in its arenas: such a start stayed at ~100 MiB idle instead of ~33. Hand the freed
+/// memory back to the OS once everything is loaded.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn release_freed_heap() {
+    // SAFETY: `malloc_trim` only walks glibc's own arenas and has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_freed_heap() {}
