@@ -612,6 +612,12 @@ mod tests {
         let missing = r#"{"errorCode":"DAPR_SCHEDULER_GET_JOB","message":"failed to get job due to: rpc error: code = NotFound desc = job not found: x"}"#;
         assert_eq!(block_on(client(500, missing).get_job("x")).unwrap(), None);
         assert_eq!(block_on(client(404, "").get_job("x")).unwrap(), None);
+        // daprd 1.14: another error code, and the scheduler's error not yet a typed NotFound.
+        let missing_1_14 = r#"{"errorCode":"SCHEDULER_GET_JOB","message":"failed to get job due to: rpc error: code = Unknown desc = job not found: x"}"#;
+        assert_eq!(
+            block_on(client(500, missing_1_14).get_job("x")).unwrap(),
+            None
+        );
         let down = r#"{"errorCode":"DAPR_SCHEDULER_GET_JOB","message":"scheduler unavailable"}"#;
         assert!(block_on(client(500, down).get_job("x")).is_err());
         let c = client(204, "");
