@@ -101,8 +101,8 @@ enum SortKey {
 impl ListQuery {
     /// Parse decoded query-string pairs. Each value must be exactly what `api/openapi.json`
     /// documents for its parameter; unknown parameters are rejected so that typos do not silently
-    /// return everything, and so is an empty value (`status=`): leave a parameter out to get its
-    /// default. A pair without a name (`?=x`) is refused without a `field`, having none to name.
+    /// return everything, and so are an empty value (`status=`; leave a parameter out to get its
+    /// default) and a parameter given twice. A pair without a name (`?=x`) is refused without a `field`, having none to name.
     pub fn parse<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
         now: DateTime<Utc>,
@@ -125,6 +125,8 @@ impl ListQuery {
         };
         let mut order = None;
         let mut cursor = None;
+        // Bit i: KNOWN_PARAMETERS[i] was given.
+        let mut given = 0u32;
         for (name, value) in pairs {
             if name.is_empty() {
                 return Err(FieldError::general(
@@ -132,11 +134,19 @@ impl ListQuery {
                         + SUPPORTED_PARAMETERS,
                 ));
             }
-            if value.is_empty() && KNOWN_PARAMETERS.contains(&name) {
-                return Err(FieldError::new(
-                    name,
-                    "must not be empty; leave the parameter out for its default",
-                ));
+            if let Some(known) = KNOWN_PARAMETERS.iter().position(|k| *k == name) {
+                if value.is_empty() {
+                    return Err(FieldError::new(
+                        name,
+                        "must not be empty; leave the parameter out for its default",
+                    ));
+                }
+                // One value per parameter, as audit-service reads its own: which of two would
+                // count is nowhere written (a list is one comma-separated value).
+                if given & (1 << known) != 0 {
+                    return Err(FieldError::new(name, "is given more than once"));
+                }
+                given |= 1 << known;
             }
             match name {
                 "search" => {
@@ -557,6 +567,37 @@ mod tests {
             let err = ListQuery::parse([(k, v)], t0()).unwrap_err();
             assert_eq!(err.field.as_deref(), Some(field), "{query}");
         }
+    }
+
+    #[test]
+    fn a_parameter_given_twice_is_refused_naming_it() {
+        for name in KNOWN_PARAMETERS {
+            let value = match name {
+                "status" => "active",
+                "priority" => "high",
+                "sort" => "title",
+                "order" => "asc",
+                "limit" => "5",
+                "overdue" | "has_due_date" | "is_recurring" => "true",
+                "due_before" | "due_after" => "2026-03-01T00:00:00Z",
+                "cursor" => continue, // a valid cursor needs a page; checked below
+                _ => "x",
+            };
+            assert!(ListQuery::parse([(name, value)], t0()).is_ok(), "{name}");
+            let err = ListQuery::parse([(name, value), (name, value)], t0()).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some(name));
+            assert!(err.message.contains("more than once"), "{}", err.message);
+        }
+        // Not only when the two agree, and not only one after the other.
+        let err = ListQuery::parse(
+            [("priority", "high"), ("search", "x"), ("priority", "low")],
+            t0(),
+        )
+        .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("priority"));
+        let err = ListQuery::parse([("cursor", "a"), ("cursor", "b")], t0()).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("cursor"));
+        assert!(err.message.contains("more than once"), "{}", err.message);
     }
 
     #[test]
