@@ -9,6 +9,7 @@
 //! todo-dev sidecar [--run-file dapr/dapr.yaml] [--admin-listen 127.0.0.1:9090] [--component-id ID]...
 //!                  [--ephemeral] [--data-dir .todo-dev] [--log-format human|json] [--manifest spin.toml]
 //! todo-dev build [--component-id ID]...
+//! todo-dev compile [--no-pooling] WASM...   (hidden: `up` runs it as a child, see up/compile.rs)
 //! ```
 //! See docs/running-locally.md.
 
@@ -47,6 +48,9 @@ enum Command {
     /// Serve only the embedded Dapr sidecar, one Dapr port per app of `dapr/dapr.yaml`, for
     /// components run by real `spin up` (prints the commands); delivers to them over HTTP.
     Sidecar(SidecarArgs),
+    /// Compile components into the compiled-code cache and exit (`up` runs it as a child).
+    #[command(hide = true)]
+    Compile(CompileArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -133,6 +137,15 @@ pub struct SidecarArgs {
 }
 
 #[derive(clap::Args, Debug, Clone)]
+pub struct CompileArgs {
+    /// As `up --no-pooling`: the engine settings decide the cache keys.
+    #[arg(long)]
+    pub no_pooling: bool,
+    /// The components' `.wasm` files.
+    pub wasm: Vec<PathBuf>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
 pub struct BuildArgs {
     #[command(flatten)]
     pub common: ManifestArgs,
@@ -171,6 +184,7 @@ fn main() -> ExitCode {
         Command::Token(args) => secrets::token_command(&args),
         Command::Build(args) => builder::build_command(&args),
         Command::Sidecar(args) => sidecar::run(args),
+        Command::Compile(args) => up::compile::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@
 
 pub(crate) mod admin;
 mod app;
+pub(crate) mod compile;
 
 use crate::outbound::{DaprAddresses, DevOutbound};
 use crate::secrets::{self, APP_API_TOKEN_VAR, JwtSecretSource};
@@ -116,12 +117,12 @@ async fn up(args: UpArgs, started: Instant) -> anyhow::Result<()> {
     dapr.add(&dapr_addr.ip().to_string(), dapr_addr.port());
     let outbound = DevOutbound::new(dapr);
 
+    tokio::task::block_in_place(|| compile::in_child(&configs, args.no_pooling));
     let host = Host::new(
         outbound.clone(),
         HostOptions {
             log_sink: Some(guest_log_sink()),
-            pooling: !args.no_pooling,
-            ..HostOptions::default()
+            ..compile::host_options(args.no_pooling)
         },
     )?;
     let mut components = Vec::new();
@@ -289,12 +290,9 @@ pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// Loading frees much of what it allocated (compiling, on a first start or after a rebuild;
-/// decompressing the compiled-code cache otherwise), and glibc keeps freed memory: hand it back
-/// to the OS once everything is loaded. RSS at "ready": 38 → 30 MiB with the cache warm; with it
-/// cold 118 → 73–79 MiB (56–64 since the host compiles with an engine of its own, spin-host's
-/// `Host::load`; the rest is the compile threads' glibc arenas, whose tops `malloc_trim` does not
-/// release, and Cranelift's own code, paged in from this binary).
+/// Loading frees much of what it allocated (reading and decompressing the compiled-code cache),
+/// and glibc keeps freed memory: hand it back to the OS once everything is loaded. RSS at
+/// "ready": 38 → 30 MiB. (Compiling happens in a child process, [`compile`].)
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 fn release_freed_heap() {

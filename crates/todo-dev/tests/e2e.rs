@@ -88,6 +88,11 @@ impl Lines {
 
 impl Dev {
     fn start(data_dir: &Path, extra: &[&str]) -> Dev {
+        Dev::start_with_env(data_dir, extra, &[])
+    }
+
+    /// [`Dev::start`] with more environment variables.
+    fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &Path)]) -> Dev {
         ensure_built();
         let mut child = Command::new(BIN)
             .args(["up", "--no-build", "--data-dir"])
@@ -104,6 +109,7 @@ impl Dev {
             .current_dir(workspace())
             .env("RUST_LOG", "info")
             .env_remove("SPIN_VARIABLE_JWT_SECRET")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -530,6 +536,30 @@ fn json_logs_carry_the_incoming_trace_id() {
     assert_eq!(line["status"], 200);
     drop(dev);
     let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn up_compiles_in_a_child_process_and_only_reads_the_cache_itself() {
+    // An empty compiled-code cache (it lives in the temp dir): what up loads must come from the
+    // cache all the same, compiled by `todo-dev compile`, so the compiler's memory is not up's.
+    let data = temp_dir("cold-cache");
+    let tmp = temp_dir("cold-cache-tmp");
+    let dev = Dev::start_with_env(
+        &data,
+        &["--ephemeral", "--component-id", "chat-api"],
+        &[("TMPDIR", &tmp)],
+    );
+    let loaded = dev.wait_for_log("chat-api loaded", |l| l.contains("loaded chat-api"));
+    assert!(loaded.contains("cached=true"), "{loaded}");
+    assert!(
+        tmp.join("spin-host-cwasm-cache").is_dir(),
+        "the child compiled into the cache under TMPDIR"
+    );
+    let r = request(dev.app, "GET", "/api/healthz", &[], "");
+    assert_eq!(r.status, 200);
+    drop(dev);
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]
