@@ -89,8 +89,6 @@ pub struct Host {
     outbound: Arc<dyn OutboundHandler>,
     wall_clock: Option<Arc<dyn HostWallClock + Send + Sync>>,
     cache: Option<wasmtime::Cache>,
-    /// The engine's settings, for the engine of its own that compiles into the cache.
-    compile_config: Option<Config>,
     log_sink: Option<LogSink>,
 }
 
@@ -155,7 +153,6 @@ impl Host {
             None
         };
         let engine = ah(Engine::new(&config)).context("failed to create the wasmtime engine")?;
-        let compile_config = cache.is_some().then(|| config.clone());
 
         let mut linker = Linker::<StoreState>::new(&engine);
         ah(wasmtime_wasi::p2::add_to_linker_async(&mut linker))
@@ -173,7 +170,6 @@ impl Host {
             outbound,
             wall_clock: options.wall_clock,
             cache,
-            compile_config,
             log_sink: options.log_sink,
         })
     }
@@ -194,23 +190,13 @@ impl Host {
 
         let hits_before = self.cache.as_ref().map(|c| c.cache_hits());
         let started = Instant::now();
-        if let Some(config) = &self.compile_config {
-            // Compiled by an engine of its own, dropped at once, into the cache the host's engine
-            // then reads: Cranelift keeps its compile contexts (tens of MB) for its engine's life,
-            // so a host that compiled with its own engine stayed that much bigger than one that
-            // found the cache warm.
-            let compiler =
-                ah(Engine::new(config)).context("failed to create the wasmtime engine")?;
-            ah(Component::new(&compiler, &wasm))
-                .with_context(|| format!("failed to compile component {id} from {path}"))?;
-        }
+        let component = ah(Component::new(&self.engine, &wasm))
+            .with_context(|| format!("failed to compile component {id} from {path}"))?;
         let compile_time = started.elapsed();
         let from_cache = match (&self.cache, hits_before) {
             (Some(cache), Some(before)) => cache.cache_hits() > before,
             _ => false,
         };
-        let component = ah(Component::new(&self.engine, &wasm))
-            .with_context(|| format!("failed to compile component {id} from {path}"))?;
 
         let instance_pre = ah(self.linker.instantiate_pre(&component)).with_context(|| {
             format!("failed to link component {id} from {path} (unsupported imports?)")

@@ -1,12 +1,13 @@
 //! Compiling the components in a child process (`todo-dev compile`, hidden), so that the
 //! long-lived `todo-dev up` only reads wasmtime's compiled-code cache.
 //!
-//! Why a process: compiling leaves the compiler's memory with the process that compiled. glibc
-//! keeps the tops of its compile threads' arenas (`malloc_trim` does not release them) and
-//! Cranelift's own code stays paged in from this binary, so a `todo-dev up` that compiled (every
-//! first run after a build) held ~25 MiB more for its whole life than one that found the cache
-//! warm (docs/benchmarks.md, "Fourth pass"). A child that compiles and exits takes that with it;
-//! when the cache is warm it only reads it, a few tens of milliseconds.
+//! Why a process: compiling leaves the compiler's memory with the process that compiled.
+//! Cranelift keeps its compile contexts for its engine's life, glibc keeps the tops of the compile
+//! threads' arenas (`malloc_trim` does not release them), and Cranelift's own code stays paged in
+//! from this binary: a `todo-dev up` that compiled (every first run after a build) held 73–79 MiB
+//! when ready against 30 for one that found the cache warm (docs/benchmarks.md, "Fourth pass"). A
+//! child that compiles and exits takes all of it with it; when the cache is warm it only reads
+//! it, a few tens of milliseconds.
 
 use crate::CompileArgs;
 use anyhow::anyhow;
