@@ -102,7 +102,8 @@ impl ListQuery {
     /// Parse decoded query-string pairs. Each value must be exactly what `api/openapi.json`
     /// documents for its parameter; unknown parameters are rejected so that typos do not silently
     /// return everything, and so are an empty value (`status=`; leave a parameter out to get its
-    /// default) and a parameter given twice. A pair without a name (`?=x`) is refused without a `field`, having none to name.
+    /// default) and a parameter given twice. A pair without a name (`?=x`) is refused without a
+    /// `field`, having none to name.
     pub fn parse<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
         now: DateTime<Utc>,
